@@ -1,0 +1,547 @@
+"""Load and validate an allowlist folder, reporting every problem in one run."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipgate.allowlist import spec
+from pipgate.allowlist.model import (
+    Allowlist,
+    Config,
+    PackageEntry,
+    Policy,
+    RegistryKind,
+    RegistrySpec,
+    SdistPolicy,
+    Target,
+    TransitivePolicy,
+    VulnerabilityException,
+)
+from pipgate.allowlist.reader import Record, Value, read_map
+from pipgate.errors import InputError
+from pipgate.names import (
+    ExactVersion,
+    NormalizedName,
+    PythonVersion,
+    check_exact_version,
+    check_name,
+    check_platform_tag,
+    check_python_version,
+    normalize,
+)
+from pipgate.problems import Location, Problem, Problems
+from pipgate.urls import has_credentials, redact_url
+from pipgate.yamlsafe import read
+
+CONFIG_FILE = "config.yaml"
+EXCEPTIONS_FILE = "exceptions.yaml"
+RESERVED = (CONFIG_FILE, EXCEPTIONS_FILE)
+
+_AR_LOCATION = re.compile(r"^[a-z]+(?:-[a-z]+[0-9]+)?$")
+_AR_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_AR_REPOSITORY = re.compile(r"^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class InvalidAllowlistError(InputError):
+    """The allowlist has problems; all of them are in ``problems``."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        count = len(problems)
+        super().__init__(
+            f"the allowlist has {count} problem{'s' if count != 1 else ''}",
+            hint="fix each one at the file and line shown, then run 'pipgate validate' again",
+        )
+        self.problems = tuple(problems)
+
+
+def load(directory: Path, *, today: datetime.date | None = None) -> Allowlist:
+    """Load every file of the allowlist in ``directory``.
+
+    Raises ``InputError`` when the folder is missing and ``InvalidAllowlistError``
+    with every problem found when any file is wrong.
+    """
+    if not directory.is_dir():
+        raise InputError(
+            f"allowlist folder not found: {directory}",
+            hint="run pipgate from the repository root or pass --allowlist DIR",
+        )
+    today = today or datetime.date.today()
+    problems = Problems()
+    root = directory.resolve().parent
+
+    config_path = directory / CONFIG_FILE
+    config: Config | None = None
+    if not config_path.is_file():
+        problems.add(
+            Location(config_path),
+            "missing",
+            "create it with registry, targets and policy (see the README)",
+        )
+    else:
+        config = _load_config(config_path, root, problems)
+
+    package_files = []
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.suffix == ".yml":
+            problems.add(
+                Location(path),
+                "package files must end in .yaml",
+                f"rename it to {path.with_suffix('.yaml').name}",
+            )
+        elif path.suffix == ".yaml" and path.name not in RESERVED:
+            package_files.append(path)
+
+    packages: list[PackageEntry] = []
+    named: list[_Named] = []
+    for path in package_files:
+        packages.extend(_load_packages(path, problems, named))
+    if not package_files:
+        problems.add(
+            Location(directory),
+            "no package files: the allowlist allows nothing",
+            "add a file such as data.yaml with a 'packages:' list; an empty "
+            "allowlist is an error, never 'allow everything'",
+        )
+    _check_duplicates(named, problems)
+    if config is not None:
+        _check_entry_targets(named, config, problems)
+
+    exceptions: list[VulnerabilityException] = []
+    exceptions_path = directory / EXCEPTIONS_FILE
+    if exceptions_path.is_file():
+        exceptions = _load_exceptions(exceptions_path, today, problems)
+
+    if problems:
+        raise InvalidAllowlistError(problems.sorted())
+    assert config is not None
+    return Allowlist(
+        root=root,
+        config=config,
+        packages=tuple(packages),
+        exceptions=tuple(exceptions),
+        package_files=tuple(package_files),
+    )
+
+
+def _document(path: Path, file_spec: spec.MapSpec, problems: Problems) -> Record | None:
+    document = read(path)
+    problems.extend(document.problems)
+    if document.root is None or document.problems:
+        return None
+    return read_map(file_spec, document.root, problems, where=path.name)
+
+
+def _records(record: Record, key: str) -> list[Record]:
+    found = record.values.get(key)
+    if found is None or not isinstance(found.value, list):
+        return []
+    # Incomplete records are returned too: their valid keys are still checked.
+    return [item for item in found.value if isinstance(item, Record)]
+
+
+def _texts(record: Record, key: str) -> list[Value]:
+    found = record.values.get(key)
+    if found is None or not isinstance(found.value, list):
+        return []
+    return [v for v in found.value if isinstance(v, Value)]
+
+
+# -- config.yaml -------------------------------------------------------------------------------
+
+
+def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
+    before = len(problems)
+    record = _document(path, spec.CONFIG, problems)
+    if record is None:
+        return None
+    registry = _registry(record, root, problems)
+    upstream = _upstream(record, problems)
+    targets = _targets(record, problems)
+    policy = _policy(record)
+    if len(problems) > before or registry is None or not record.complete:
+        return None
+    return Config(
+        path=path, registry=registry, upstream=upstream, targets=tuple(targets), policy=policy
+    )
+
+
+def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | None:
+    url = record.text("registry")
+    if url is None:
+        return None
+    where = record.where("registry")
+    shown = redact_url(url)
+    if has_credentials(url):
+        problems.add(
+            where,
+            f"the registry URL '{shown}' holds credentials",
+            "remove them: pipgate reads credentials from the environment or "
+            "keyring, never from files in the repository",
+        )
+        return None
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        problems.add(
+            where,
+            f"'{shown}' is not a registry URL",
+            "use file://DIR, https://HOST/PATH/ or artifact-registry://LOCATION/PROJECT/REPOSITORY",
+        )
+        return None
+    if scheme == "file":
+        if not rest or "\\" in rest:
+            problems.add(
+                where,
+                f"'{shown}' names no folder",
+                "write file://.registry (relative to the repository) or file:///abs/path",
+            )
+            return None
+        folder = Path(urllib.parse.unquote(rest))
+        folder = folder if folder.is_absolute() else root / folder
+        return RegistrySpec(kind=RegistryKind.FILE, url=url, path=folder)
+    if scheme in ("http", "https"):
+        parts = urllib.parse.urlsplit(url)
+        if not parts.hostname or parts.query or parts.fragment:
+            problems.add(
+                where,
+                f"'{shown}' is not a usable index URL",
+                "give the index root such as https://pypi.example.internal/ with no "
+                "query or fragment",
+            )
+            return None
+        return RegistrySpec(kind=RegistryKind.HTTP, url=url.rstrip("/") + "/")
+    if scheme == "artifact-registry":
+        pieces = rest.strip("/").split("/")
+        if len(pieces) != 3:
+            problems.add(
+                where,
+                f"'{shown}' must name LOCATION/PROJECT/REPOSITORY",
+                "write artifact-registry://europe-west1/my-project/python-approved",
+            )
+            return None
+        location, project, repository = pieces
+        wrong = [
+            what
+            for what, value, pattern in (
+                ("location", location, _AR_LOCATION),
+                ("project", project, _AR_PROJECT),
+                ("repository", repository, _AR_REPOSITORY),
+            )
+            if not pattern.match(value)
+        ]
+        if wrong:
+            problems.add(
+                where,
+                f"'{shown}' has an invalid {' and '.join(wrong)}",
+                "use lower-case Google Cloud names, such as "
+                "artifact-registry://europe-west1/my-project/python-approved",
+            )
+            return None
+        return RegistrySpec(
+            kind=RegistryKind.ARTIFACT_REGISTRY,
+            url=url,
+            location=location,
+            project=project,
+            repository=repository,
+        )
+    problems.add(
+        where,
+        f"unsupported registry scheme '{scheme}://'",
+        "use file://, https:// or artifact-registry://",
+    )
+    return None
+
+
+def _upstream(record: Record, problems: Problems) -> str | None:
+    url = record.text("upstream")
+    if url is None:
+        return None
+    where = record.where("upstream")
+    if has_credentials(url):
+        problems.add(
+            where,
+            f"the upstream URL '{redact_url(url)}' holds credentials",
+            "remove them: set PIP_INDEX_URL credentials in the environment or use "
+            "keyring, never files in the repository",
+        )
+        return None
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https", "file") or (
+        parts.scheme != "file" and not parts.hostname
+    ):
+        problems.add(
+            where,
+            f"'{url}' is not an index URL",
+            "give the simple index URL (https://HOST/simple/), or null to use "
+            "pip's own configured index",
+        )
+        return None
+    return url
+
+
+def _targets(record: Record, problems: Problems) -> list[Target]:
+    targets: list[Target] = []
+    seen: dict[str, Location] = {}
+    for item in _records(record, "targets"):
+        name = item.text("name")
+        python = item.text("python")
+        if name is None or python is None:
+            continue
+        ok = True
+        if not re.match(spec.TARGET_NAME_PATTERN, name):
+            problems.add(
+                item.where("name"),
+                f"target name '{name}' is not usable as a folder name",
+                "use lower-case letters, digits, '-' and '_', such as py311",
+            )
+            ok = False
+        elif name in seen:
+            problems.add(
+                item.where("name"),
+                f"target '{name}' is defined twice (first at line {seen[name].line})",
+                "give each target its own name",
+            )
+            ok = False
+        else:
+            seen[name] = item.where("name")
+        reason = check_python_version(python)
+        if reason is not None:
+            problems.add(item.where("python"), reason)
+            ok = False
+        platforms: list[str] = []
+        for platform in _texts(item, "platforms"):
+            assert isinstance(platform.value, str)
+            reason = check_platform_tag(platform.value)
+            if reason is not None:
+                problems.add(platform.location, reason)
+                ok = False
+            elif platform.value in platforms:
+                problems.add(
+                    platform.location,
+                    f"platform '{platform.value}' is listed twice",
+                    "remove the duplicate",
+                )
+                ok = False
+            else:
+                platforms.append(platform.value)
+        if ok:
+            targets.append(
+                Target(
+                    name=name,
+                    python=PythonVersion(python),
+                    platforms=tuple(platforms),
+                    implementation=item.text("implementation") or "cp",
+                    location=item.location,
+                )
+            )
+    return targets
+
+
+def _policy(record: Record) -> Policy:
+    found = record.values.get("policy")
+    if found is None or not isinstance(found.value, Record):
+        return Policy()
+    policy = found.value
+    defaults = Policy()
+    age = policy.values.get("min_release_age_days")
+    return Policy(
+        sdists=SdistPolicy(policy.text("sdists") or defaults.sdists.value),
+        transitive=TransitivePolicy(policy.text("transitive") or defaults.transitive.value),
+        min_release_age_days=(
+            age.value
+            if age is not None and isinstance(age.value, int)
+            else defaults.min_release_age_days
+        ),
+    )
+
+
+# -- package files -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Named:
+    """A package name as written, kept for the checks across entries and files."""
+
+    name: NormalizedName
+    spelled: str
+    location: Location
+    targets: tuple[Value, ...]
+
+
+def _load_packages(path: Path, problems: Problems, named: list[_Named]) -> list[PackageEntry]:
+    record = _document(path, spec.PACKAGES_FILE, problems)
+    if record is None:
+        return []
+    entries = []
+    for item in _records(record, "packages"):
+        entry = _package(item, problems, named)
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def _checked_name(value: str, location: Location, problems: Problems, what: str) -> bool:
+    reason = check_name(value)
+    if reason is None:
+        return True
+    problems.add(
+        location,
+        f"invalid {what}: {reason}",
+        f"write only the {what} as published, such as 'requests'",
+    )
+    return False
+
+
+def _package(item: Record, problems: Problems, named: list[_Named]) -> PackageEntry | None:
+    name = item.text("name")
+    version = item.text("version")
+    reason = item.text("reason")
+    requested_by = item.text("requested_by")
+    ok = item.complete
+    targets = tuple(_texts(item, "targets"))
+    if name is not None:
+        if _checked_name(name, item.where("name"), problems, "package name"):
+            named.append(_Named(normalize(name), name, item.where("name"), targets))
+        else:
+            ok = False
+    if version is not None:
+        why = check_exact_version(version)
+        if why is not None:
+            problems.add(
+                item.where("version"),
+                f"invalid version: {why}",
+                'quote one exact release, such as version: "2.32.3"',
+            )
+            ok = False
+    extras: list[NormalizedName] = []
+    for extra in _texts(item, "extras"):
+        assert isinstance(extra.value, str)
+        if not _checked_name(extra.value, extra.location, problems, "extra name"):
+            ok = False
+            continue
+        normal = normalize(extra.value)
+        if normal in extras:
+            problems.add(
+                extra.location, f"extra '{extra.value}' is listed twice", "remove the duplicate"
+            )
+            ok = False
+        extras.append(normal)
+    flags = {
+        key: bool(item.values[key].value) for key in ("sdist", "internal") if key in item.values
+    }
+    if not ok or name is None or version is None or reason is None or requested_by is None:
+        return None
+    return PackageEntry(
+        name=normalize(name),
+        spelled=name,
+        version=ExactVersion(version),
+        reason=reason,
+        requested_by=requested_by,
+        extras=tuple(sorted(set(extras))),
+        targets=tuple(str(t.value) for t in targets),
+        sdist=flags.get("sdist", False),
+        internal=flags.get("internal", False),
+        location=item.where("name"),
+    )
+
+
+def _check_duplicates(named: list[_Named], problems: Problems) -> None:
+    first: dict[NormalizedName, _Named] = {}
+    for entry in named:
+        earlier = first.get(entry.name)
+        if earlier is None:
+            first[entry.name] = entry
+            continue
+        problems.add(
+            entry.location,
+            f"'{entry.spelled}' is already approved as '{earlier.spelled}' at "
+            f"{earlier.location} (the same project once normalised)",
+            "keep one entry per project; one version per project is approved",
+        )
+
+
+def _check_entry_targets(named: list[_Named], config: Config, problems: Problems) -> None:
+    known = [t.name for t in config.targets]
+    for entry in named:
+        for target in entry.targets:
+            if target.value not in known:
+                problems.add(
+                    target.location,
+                    f"'{entry.spelled}' names target '{target.value}', which "
+                    "config.yaml does not define",
+                    f"use one of {', '.join(known)} or define the target",
+                )
+
+
+# -- exceptions.yaml -----------------------------------------------------------------------------
+
+
+def _load_exceptions(
+    path: Path, today: datetime.date, problems: Problems
+) -> list[VulnerabilityException]:
+    record = _document(path, spec.EXCEPTIONS_FILE, problems)
+    if record is None:
+        return []
+    result: list[VulnerabilityException] = []
+    seen: dict[tuple[str, str], Location] = {}
+    for item in _records(record, "vulnerabilities"):
+        vid, package = item.text("id"), item.text("package")
+        reason, approved_by = item.text("reason"), item.text("approved_by")
+        found = item.values.get("expires")
+        expires = found.value if found is not None else None
+        ok = item.complete
+        if vid is not None and not re.match(spec.VULN_ID_PATTERN, vid):
+            problems.add(
+                item.where("id"),
+                f"'{vid}' is not an advisory id",
+                "use the id as published, such as GHSA-xxxx-xxxx-xxxx, "
+                "PYSEC-2024-1 or CVE-2024-12345",
+            )
+            ok = False
+        if package is not None and not _checked_name(
+            package, item.where("package"), problems, "package name"
+        ):
+            ok = False
+        if isinstance(expires, datetime.date) and expires < today:
+            problems.add(
+                item.where("expires"),
+                f"the exception for {vid} in {package} expired on {expires.isoformat()}",
+                "the vulnerability is no longer accepted: upgrade the package, or "
+                "have security renew the exception with a new date",
+            )
+            ok = False
+        if (
+            vid is None
+            or package is None
+            or reason is None
+            or approved_by is None
+            or not (isinstance(expires, datetime.date))
+        ):
+            continue
+        key = (vid, str(normalize(package)) if check_name(package) is None else package)
+        if key in seen:
+            problems.add(
+                item.location,
+                f"{vid} for {package} is accepted twice (first at line {seen[key].line})",
+                "remove the duplicate",
+            )
+            ok = False
+        seen.setdefault(key, item.location)
+        if ok:
+            result.append(
+                VulnerabilityException(
+                    id=vid,
+                    package=normalize(package),
+                    reason=reason,
+                    approved_by=approved_by,
+                    expires=expires,
+                    location=item.location,
+                )
+            )
+    return result

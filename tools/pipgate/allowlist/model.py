@@ -1,0 +1,145 @@
+"""The allowlist as typed, validated values. Everything here is made by ``load``."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+from pathlib import Path
+
+from pipgate.names import ExactVersion, NormalizedName, PythonVersion
+from pipgate.problems import Location
+
+
+class RegistryKind(enum.Enum):
+    FILE = "file"
+    HTTP = "http"
+    ARTIFACT_REGISTRY = "artifact-registry"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RegistrySpec:
+    """Where approved files go, parsed from ``registry`` in config.yaml."""
+
+    kind: RegistryKind
+    url: str
+    """As written (never holds credentials: those are refused)."""
+    path: Path | None = None
+    """For ``file://``: the directory, made absolute against the repository root."""
+    location: str | None = None
+    project: str | None = None
+    repository: str | None = None
+
+    @property
+    def upload_url(self) -> str:
+        if self.kind is RegistryKind.ARTIFACT_REGISTRY:
+            return f"https://{self.location}-python.pkg.dev/{self.project}/{self.repository}/"
+        return self.url
+
+    @property
+    def simple_url(self) -> str:
+        if self.kind is RegistryKind.FILE:
+            assert self.path is not None
+            return self.path.joinpath("simple").as_uri() + "/"
+        return self.upload_url.rstrip("/") + "/simple/"
+
+
+class SdistPolicy(enum.Enum):
+    DENY = "deny"
+    ALLOW = "allow"
+
+
+class TransitivePolicy(enum.Enum):
+    AUTO = "auto"
+    EXPLICIT = "explicit"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Policy:
+    sdists: SdistPolicy = SdistPolicy.DENY
+    transitive: TransitivePolicy = TransitivePolicy.AUTO
+    min_release_age_days: int = 7
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Target:
+    name: str
+    python: PythonVersion
+    platforms: tuple[str, ...]
+    implementation: str = "cp"
+    location: Location
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config:
+    path: Path
+    registry: RegistrySpec
+    upstream: str | None
+    targets: tuple[Target, ...]
+    policy: Policy
+
+    def target(self, name: str) -> Target | None:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        return None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PackageEntry:
+    name: NormalizedName
+    spelled: str
+    """The name as the entry writes it, for messages."""
+    version: ExactVersion
+    reason: str
+    requested_by: str
+    extras: tuple[NormalizedName, ...] = ()
+    targets: tuple[str, ...] = ()
+    """Empty: every target."""
+    sdist: bool = False
+    internal: bool = False
+    location: Location
+
+    @property
+    def requirement(self) -> str:
+        """The one line pip sees: ``name[extra,...]==version``, built from checked parts only."""
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.name}{extras}=={self.version}"
+
+    def applies_to(self, target: Target) -> bool:
+        return not self.targets or target.name in self.targets
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VulnerabilityException:
+    id: str
+    package: NormalizedName
+    reason: str
+    approved_by: str
+    expires: datetime.date
+    location: Location
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Allowlist:
+    root: Path
+    """The repository root: the allowlist folder's parent."""
+    config: Config
+    packages: tuple[PackageEntry, ...]
+    exceptions: tuple[VulnerabilityException, ...]
+    package_files: tuple[Path, ...]
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file read, config and exceptions included, in a stable order."""
+        exceptions = self.root_folder / "exceptions.yaml"
+        extra = (exceptions,) if exceptions.is_file() else ()
+        return (self.config.path, *self.package_files, *extra)
+
+    @property
+    def root_folder(self) -> Path:
+        """The allowlist folder itself."""
+        return self.config.path.parent
+
+    def packages_for(self, target: Target) -> tuple[PackageEntry, ...]:
+        return tuple(p for p in self.packages if p.applies_to(target))

@@ -1,0 +1,230 @@
+"""The shape of the allowlist files, declared once.
+
+The same declarations drive the reader's key and type checks (with the
+"did you mean" suggestions) and the JSON Schemas published for editors
+(``pipgate schema``), so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+
+class Kind(enum.Enum):
+    TEXT = "text"
+    OPTIONAL_TEXT = "text or null"
+    BOOL = "true or false"
+    INT = "a whole number"
+    DATE = "a date (YYYY-MM-DD)"
+    TEXT_LIST = "a list of text"
+    MAP = "a mapping"
+    MAP_LIST = "a list of mappings"
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    key: str
+    kind: Kind
+    description: str
+    required: bool = False
+    enum: tuple[str, ...] = ()
+    pattern: str | None = None
+    minimum: int | None = None
+    min_items: int | None = None
+    default: object = None
+    children: MapSpec | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MapSpec:
+    title: str
+    description: str
+    fields: tuple[Field, ...]
+
+    def field(self, key: str) -> Field | None:
+        for candidate in self.fields:
+            if candidate.key == key:
+                return candidate
+        return None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.fields)
+
+
+NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+VERSION_PATTERN = r"^[0-9][0-9A-Za-z.!+_-]*$"
+TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+PYTHON_PATTERN = r"^3\.[0-9]{1,2}$"
+VULN_ID_PATTERN = r"^[A-Z][A-Z0-9]*-[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
+TARGET = MapSpec(
+    title="target",
+    description="A Python version and the platforms that locks and downloads are made for.",
+    fields=(
+        Field(
+            "name",
+            Kind.TEXT,
+            "Short name, used as the folder under generated/.",
+            required=True,
+            pattern=TARGET_NAME_PATTERN,
+        ),
+        Field(
+            "python",
+            Kind.TEXT,
+            'Python version as MAJOR.MINOR, quoted: "3.11".',
+            required=True,
+            pattern=PYTHON_PATTERN,
+        ),
+        Field(
+            "platforms",
+            Kind.TEXT_LIST,
+            "Platform tags of the machines that install, e.g. manylinux_2_17_x86_64.",
+            required=True,
+            min_items=1,
+        ),
+        Field(
+            "implementation", Kind.TEXT, "Python implementation tag.", enum=("cp",), default="cp"
+        ),
+    ),
+)
+
+POLICY = MapSpec(
+    title="policy",
+    description="What the pipeline accepts.",
+    fields=(
+        Field(
+            "sdists",
+            Kind.TEXT,
+            "deny: every package needs a wheel for every target unless its entry says "
+            "sdist: true; allow: sdists may be built.",
+            enum=("deny", "allow"),
+            default="deny",
+        ),
+        Field(
+            "transitive",
+            Kind.TEXT,
+            "auto: dependencies of approved packages enter and are reported; explicit: "
+            "every locked package needs its own entry.",
+            enum=("auto", "explicit"),
+            default="auto",
+        ),
+        Field(
+            "min_release_age_days",
+            Kind.INT,
+            "Refuse releases younger than this many days (a cooldown).",
+            minimum=0,
+            default=7,
+        ),
+    ),
+)
+
+CONFIG = MapSpec(
+    title="pipgate config.yaml",
+    description="Where approved packages go, where they come from, and for which targets.",
+    fields=(
+        Field(
+            "registry",
+            Kind.TEXT,
+            "file://DIR, https://HOST/PATH/ or artifact-registry://LOCATION/PROJECT/REPOSITORY.",
+            required=True,
+        ),
+        Field(
+            "upstream",
+            Kind.OPTIONAL_TEXT,
+            "Index the approved files are fetched from; null: pip's own configured index.",
+        ),
+        Field(
+            "targets",
+            Kind.MAP_LIST,
+            "The targets locks are made for.",
+            required=True,
+            min_items=1,
+            children=TARGET,
+        ),
+        Field("policy", Kind.MAP, "Policy settings.", children=POLICY),
+    ),
+)
+
+PACKAGE = MapSpec(
+    title="package entry",
+    description="One approved project at one exact version.",
+    fields=(
+        Field("name", Kind.TEXT, "Project name as published.", required=True, pattern=NAME_PATTERN),
+        Field(
+            "version",
+            Kind.TEXT,
+            'One exact version, quoted: "2.32.3".',
+            required=True,
+            pattern=VERSION_PATTERN,
+        ),
+        Field("reason", Kind.TEXT, "Why the organisation needs it.", required=True),
+        Field("requested_by", Kind.TEXT, "Team or person who asked for it.", required=True),
+        Field("extras", Kind.TEXT_LIST, "Extras to install with it.", min_items=1),
+        Field("targets", Kind.TEXT_LIST, "Only these targets (default: all).", min_items=1),
+        Field("sdist", Kind.BOOL, "Allow building this package from its sdist.", default=False),
+        Field(
+            "internal",
+            Kind.BOOL,
+            "The organisation's own package: never fetched from upstream.",
+            default=False,
+        ),
+    ),
+)
+
+PACKAGES_FILE = MapSpec(
+    title="pipgate package file",
+    description="Approved packages requested by one team or for one domain.",
+    fields=(
+        Field(
+            "packages",
+            Kind.MAP_LIST,
+            "The approved packages.",
+            required=True,
+            min_items=1,
+            children=PACKAGE,
+        ),
+    ),
+)
+
+EXCEPTION = MapSpec(
+    title="vulnerability exception",
+    description="A known vulnerability accepted for one package until a date.",
+    fields=(
+        Field(
+            "id",
+            Kind.TEXT,
+            "Advisory id or alias (GHSA-…, PYSEC-…, CVE-…).",
+            required=True,
+            pattern=VULN_ID_PATTERN,
+        ),
+        Field("package", Kind.TEXT, "The affected package.", required=True, pattern=NAME_PATTERN),
+        Field("reason", Kind.TEXT, "Why the risk is accepted.", required=True),
+        Field("approved_by", Kind.TEXT, "Who accepted it.", required=True),
+        Field(
+            "expires", Kind.DATE, "Date after which the exception no longer applies.", required=True
+        ),
+    ),
+)
+
+EXCEPTIONS_FILE = MapSpec(
+    title="pipgate exceptions.yaml",
+    description="Accepted vulnerabilities, each with a reason and an expiry.",
+    fields=(
+        Field(
+            "vulnerabilities",
+            Kind.MAP_LIST,
+            "Accepted vulnerabilities.",
+            required=True,
+            children=EXCEPTION,
+        ),
+    ),
+)
+
+FILES: dict[str, MapSpec] = {
+    "config": CONFIG,
+    "packages": PACKAGES_FILE,
+    "exceptions": EXCEPTIONS_FILE,
+}
+"""The published schemas, by the stem of their file name under pipgate/schemas/."""

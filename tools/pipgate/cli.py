@@ -1,0 +1,203 @@
+"""The command line: parse, build objects, call the core, map errors to exit codes.
+
+Nothing else lives here. Every command that reports takes ``--format json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from pipgate import __version__
+from pipgate.allowlist import Allowlist, InvalidAllowlistError, load
+from pipgate.allowlist import jsonschema as schemas
+from pipgate.allowlist.spec import FILES
+from pipgate.errors import ExitCode, InputError, PipgateError
+from pipgate.fsutil import write_atomic
+from pipgate.problems import display_path
+
+
+class Format(enum.Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def _emit_json(document: dict[str, object], out: TextIO) -> None:
+    out.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def _summary(allowlist: Allowlist) -> dict[str, object]:
+    return {
+        "files": [display_path(p) for p in allowlist.files],
+        "package_files": len(allowlist.package_files),
+        "packages": len(allowlist.packages),
+        "targets": [t.name for t in allowlist.config.targets],
+        "exceptions": len(allowlist.exceptions),
+        "registry": allowlist.config.registry.kind.value,
+    }
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    directory = Path(args.allowlist)
+    try:
+        allowlist = load(directory)
+    except InvalidAllowlistError as exc:
+        if fmt is Format.JSON:
+            _emit_json(
+                {
+                    "command": "validate",
+                    "ok": False,
+                    "allowlist": display_path(directory),
+                    "problems": [p.as_json() for p in exc.problems],
+                },
+                sys.stdout,
+            )
+        else:
+            for problem in exc.problems:
+                print(problem.render())
+            count = len(exc.problems)
+            print(
+                f"{count} problem{'s' if count != 1 else ''} in {display_path(directory)}/; "
+                "fix each at the file and line shown",
+                file=sys.stderr,
+            )
+        return ExitCode.BAD_INPUT
+    summary = _summary(allowlist)
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "validate",
+                "ok": True,
+                "allowlist": display_path(directory),
+                "problems": [],
+                "summary": summary,
+            },
+            sys.stdout,
+        )
+    else:
+        targets = ", ".join(t.name for t in allowlist.config.targets)
+        print(
+            f"{display_path(directory)}/ is valid: {summary['packages']} packages in "
+            f"{summary['package_files']} package files, "
+            f"targets {targets}, {summary['exceptions']} accepted vulnerabilities"
+        )
+    return ExitCode.OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.check is not None or args.out is not None:
+        folder = Path(args.check if args.check is not None else args.out)
+        stale = []
+        for name in FILES:
+            path = folder / f"{name}.schema.json"
+            text = schemas.render(name)
+            if args.check is not None:
+                try:
+                    current = path.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    current = None
+                if current != text:
+                    stale.append(display_path(path))
+            elif write_atomic(path, text):
+                print(f"wrote {display_path(path)}")
+        if stale:
+            raise InputError(
+                f"stale JSON Schema: {', '.join(stale)}",
+                hint=f"run 'pipgate schema --out {display_path(folder)}'",
+            )
+        return ExitCode.OK
+    sys.stdout.write(schemas.render(args.name or "packages"))
+    return ExitCode.OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--allowlist",
+        default="allowlist",
+        metavar="DIR",
+        help="the allowlist folder (default: allowlist)",
+    )
+    common.add_argument(
+        "--format",
+        choices=[f.value for f in Format],
+        default="text",
+        help="output format (default: text)",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="pipgate",
+        description="Keep a private Python package registry holding exactly what was approved.",
+        epilog="exit codes: 0 ok, 1 policy said no, 2 bad input or usage, "
+        "3 an external tool or service failed, 130 interrupted",
+    )
+    parser.add_argument("--version", action="version", version=f"pipgate {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    validate = sub.add_parser(
+        "validate", parents=[common], help="check every allowlist file and report every problem"
+    )
+    validate.set_defaults(func=cmd_validate)
+
+    schema = sub.add_parser("schema", help="print or write the JSON Schemas of the allowlist files")
+    schema.add_argument(
+        "name", nargs="?", choices=list(FILES), help="print the schema of this file kind"
+    )
+    group = schema.add_mutually_exclusive_group()
+    group.add_argument("--out", metavar="DIR", help="write every schema into DIR")
+    group.add_argument(
+        "--check", metavar="DIR", help="exit 2 when the schemas in DIR are not current"
+    )
+    schema.set_defaults(func=cmd_schema)
+    return parser
+
+
+def _report_error(error: PipgateError, fmt: Format) -> None:
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "ok": False,
+                "error": {
+                    "message": error.message,
+                    "hint": error.hint or "",
+                    "exit_code": int(error.exit_code),
+                },
+            },
+            sys.stdout,
+        )
+    print(f"pipgate: error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"  hint: {error.hint}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    fmt = Format(getattr(args, "format", "text"))
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args))
+    except PipgateError as error:
+        _report_error(error, fmt)
+        return int(error.exit_code)
+    except KeyboardInterrupt:
+        print("pipgate: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except OSError as error:
+        if os.environ.get("PIPGATE_DEBUG"):
+            raise
+        where = f": {error.filename}" if error.filename else ""
+        _report_error(
+            PipgateError(
+                f"{error.strerror or error}{where}", hint="check the path and its permissions"
+            ),
+            fmt,
+        )
+        return int(ExitCode.EXTERNAL)

@@ -1,0 +1,27 @@
+"""URLs pipgate prints: credentials are never shown."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name, password or token replaced by ``<hidden>``."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparseable URL hidden>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"<hidden>@{host}"))
+
+
+def has_credentials(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return "@" in parts.netloc
