@@ -60,6 +60,8 @@ def normalize(name: str) -> NormalizedName:
 def _explain_not_plain(value: str, what: str) -> str | None:
     """Why ``value`` looks like more than a plain name or version, or None."""
     stripped = value.strip()
+    if any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
+        return f"{what} contains a line break"
     if stripped.startswith("-"):
         return f"{what} looks like a pip option ('{_first_word(stripped)}')"
     if "://" in stripped or stripped.startswith(("git+", "hg+", "svn+", "bzr+")):
@@ -75,7 +77,7 @@ def _explain_not_plain(value: str, what: str) -> str | None:
     if "#" in stripped:
         return f"{what} contains '#' (a comment or URL fragment)"
     if value != stripped or any(ch.isspace() for ch in value):
-        return f"{what} contains whitespace or a line break"
+        return f"{what} contains whitespace"
     if "/" in stripped or stripped.startswith("."):
         return f"{what} looks like a file path"
     if any(op in stripped for op in ("==", "!=", "<", ">", "~=", "===", ",")):
@@ -93,7 +95,7 @@ def check_name(value: str) -> str | None:
     """Return why ``value`` is not a valid PEP 508 project name, or None."""
     if not value:
         return "the name is empty"
-    if _NAME.match(value):
+    if _NAME.fullmatch(value):
         return None
     if "[" in value or "]" in value:
         return "extras go in the 'extras' list, not in the name"
@@ -119,7 +121,7 @@ def check_exact_version(value: str) -> str | None:
         return reason
     if value[:1] in "vV":
         return f"'{value}' starts with '{value[0]}', which is not part of a version"
-    if not _VERSION_CHARS.match(value):
+    if not _VERSION_CHARS.fullmatch(value):
         return f"'{value}' is not a PEP 440 version"
     try:
         Version(value)
@@ -130,7 +132,7 @@ def check_exact_version(value: str) -> str | None:
 
 def check_python_version(value: str) -> str | None:
     """Return why ``value`` is not a ``MAJOR.MINOR`` Python version pipgate can target, or None."""
-    match = _PYTHON.match(value)
+    match = _PYTHON.fullmatch(value)
     if match is None:
         return f"'{value}' is not a Python version; write MAJOR.MINOR such as \"3.11\""
     major, minor = int(match["major"]), int(match["minor"])
@@ -141,7 +143,7 @@ def check_python_version(value: str) -> str | None:
 
 def check_platform_tag(value: str) -> str | None:
     """Return why ``value`` is not a platform tag wheels can be published for, or None."""
-    if _PLATFORM.match(value):
+    if _PLATFORM.fullmatch(value):
         return None
     if value.startswith("linux_"):
         return (

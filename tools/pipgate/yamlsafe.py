@@ -284,7 +284,9 @@ def read(path: Path) -> Document:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except OSError as exc:
-        return Document(path, None, (Problem(Location(path), f"cannot read: {exc.strerror}"),))
+        return Document(
+            path, None, (Problem(Location(path, 1, 1), f"cannot read: {exc.strerror}"),)
+        )
     return parse(path, data)
 
 
@@ -296,7 +298,7 @@ def parse(path: Path, data: bytes) -> Document:
             None,
             (
                 Problem(
-                    Location(path),
+                    Location(path, 1, 1),
                     f"larger than {MAX_BYTES // 1024} KiB",
                     "split the packages into several files",
                 ),

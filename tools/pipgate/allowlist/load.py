@@ -233,7 +233,7 @@ def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | 
                 ("project", project, _AR_PROJECT),
                 ("repository", repository, _AR_REPOSITORY),
             )
-            if not pattern.match(value)
+            if not pattern.fullmatch(value)
         ]
         if wrong:
             problems.add(
@@ -294,7 +294,7 @@ def _targets(record: Record, problems: Problems) -> list[Target]:
         if name is None or python is None:
             continue
         ok = True
-        if not re.match(spec.TARGET_NAME_PATTERN, name):
+        if not re.fullmatch(spec.TARGET_NAME_PATTERN, name):
             problems.add(
                 item.where("name"),
                 f"target name '{name}' is not usable as a folder name",
@@ -496,7 +496,7 @@ def _load_exceptions(
         found = item.values.get("expires")
         expires = found.value if found is not None else None
         ok = item.complete
-        if vid is not None and not re.match(spec.VULN_ID_PATTERN, vid):
+        if vid is not None and not re.fullmatch(spec.VULN_ID_PATTERN, vid):
             problems.add(
                 item.where("id"),
                 f"'{vid}' is not an advisory id",
