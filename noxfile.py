@@ -1,0 +1,112 @@
+"""The sessions people and pipelines run. Logic lives in the pipgate package, not here.
+
+    nox -s validate     check the allowlist (the main job until `sync` exists)
+    nox -s tests        the test suite, on every supported Python
+    nox -s lint         ruff and mypy, strict
+    nox -s schemas      regenerate the JSON Schemas of the allowlist files
+
+Every session installs the tool with requirements/constraints.txt, so the
+versions tested are the versions pinned. Missing interpreters are an error,
+never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.error_on_missing_interpreters = True
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]  # 3.10 reached its end of life in October 2026
+TOOL_PYTHON = "3.11"
+CONSTRAINTS = "requirements/constraints.txt"
+
+
+def _add_pyenv_interpreters(versions: list[str]) -> None:
+    """Put pyenv's interpreters on PATH where ``pythonX.Y`` is not there already.
+
+    pyenv's shims answer only for the active version, so nox would not find
+    the others; a machine without pyenv or without a version still fails.
+    """
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    if not root.is_dir():
+        return
+    extra = []
+    for version in versions:
+        found = shutil.which(f"python{version}")
+        if found and "shims" not in found:
+            continue
+        pattern = re.compile(rf"^{re.escape(version)}\.[0-9]+$")
+        installed = sorted(
+            (p for p in root.iterdir() if pattern.match(p.name)),
+            key=lambda p: [int(part) for part in p.name.split(".")],
+        )
+        if installed:
+            extra.append(str(installed[-1] / "bin"))
+    if extra:
+        os.environ["PATH"] = os.pathsep.join([*extra, os.environ.get("PATH", "")])
+
+
+_add_pyenv_interpreters(SUPPORTED_PYTHONS)
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    target = f".[{','.join(extras)}]" if extras else "."
+    session.install("-c", CONSTRAINTS, "-e", target)
+
+
+@nox.session(python=SUPPORTED_PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest arguments after --)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff (lint and format) and mypy in strict mode; the schemas must be current."""
+    _install(session, "test", "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("pipgate", "schema", "--check", "tools/pipgate/schemas")
+
+
+@nox.session(python=TOOL_PYTHON)
+def validate(session: nox.Session) -> None:
+    """Validate the allowlist (pass --allowlist DIR or --format json after --)."""
+    _install(session)
+    session.run("pipgate", "validate", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def schemas(session: nox.Session) -> None:
+    """Regenerate tools/pipgate/schemas/ from the allowlist spec."""
+    _install(session)
+    session.run("pipgate", "schema", "--out", "tools/pipgate/schemas")
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def constraints(session: nox.Session) -> None:
+    """Re-pin requirements/constraints.txt from pyproject.toml with pip-compile."""
+    session.install("-c", CONSTRAINTS, "pip-tools")
+    session.run(
+        "pip-compile",
+        "--quiet",
+        "--all-extras",
+        "--strip-extras",
+        "--allow-unsafe",
+        "--no-emit-index-url",
+        "--no-emit-find-links",
+        "--no-emit-trusted-host",
+        *session.posargs,
+        "--output-file",
+        CONSTRAINTS,
+        "pyproject.toml",
+    )
