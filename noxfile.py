@@ -71,7 +71,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python=TOOL_PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff (lint and format) and mypy in strict mode; the schemas must be current."""
-    _install(session, "test", "lint")
+    _install(session, "test", "lint", "dev")  # dev: nox, so mypy checks this file too
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
