@@ -10,17 +10,19 @@ import enum
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipgate import __version__
-from pipgate.allowlist import Allowlist, InvalidAllowlistError, load
+from pipgate import __version__, index
+from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
-from pipgate.problems import display_path
+from pipgate.lock import PipToolsLocker, lock_target
+from pipgate.problems import Problem, display_path
 
 
 class Format(enum.Enum):
@@ -91,6 +93,74 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _select_targets(allowlist: Allowlist, names: Sequence[str] | None) -> list[Target]:
+    if not names:
+        return list(allowlist.config.targets)
+    known = {t.name: t for t in allowlist.config.targets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(
+            f"unknown target {', '.join(unknown)}", hint=f"config.yaml defines {', '.join(known)}"
+        )
+    return [known[n] for n in names]
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist))
+    targets = _select_targets(allowlist, args.target)
+    locker = PipToolsLocker(allowlist.config.upstream)
+    output = Path(args.output) if args.output else None
+    command = "pipgate lock" + (" --upgrade" if args.upgrade else "")
+    reports = []
+    for target in targets:
+        started = time.monotonic()
+        if fmt is Format.TEXT:
+            _progress(f"{target.name}: locking under Python {target.python} ...")
+        outcome = lock_target(
+            allowlist, target, locker, upgrade=args.upgrade, output=output, command=command
+        )
+        elapsed = time.monotonic() - started
+        top = [p for p in outcome.lock.packages if p.top_level]
+        transitive = [p for p in outcome.lock.packages if not p.top_level]
+        status = "unchanged" if outcome.skipped else ("written" if outcome.changed else "same")
+        reports.append(
+            {
+                "target": target.name,
+                "path": display_path(outcome.path),
+                "status": status,
+                "packages": len(outcome.lock.packages),
+                "top_level": len(top),
+                "transitive": [
+                    {"name": p.name, "version": p.version, "via": list(p.via)} for p in transitive
+                ],
+                "seconds": round(elapsed, 3),
+            }
+        )
+        if fmt is Format.TEXT:
+            where = display_path(outcome.path)
+            if outcome.skipped:
+                print(f"{target.name}: nothing changed (inputs unchanged) {where}")
+            else:
+                verb = "wrote" if outcome.changed else "re-resolved, same pins in"
+                print(
+                    f"{target.name}: {verb} {where}: {len(outcome.lock.packages)} packages "
+                    f"({len(top)} approved, {len(transitive)} transitive) in {elapsed:.1f} s"
+                )
+                for p in transitive:
+                    print(f"  transitive {p.name}=={p.version} via {', '.join(p.via)}")
+    if fmt is Format.JSON:
+        _emit_json(
+            {"command": "lock", "ok": True, "targets": reports, "index_bytes": index.TRAFFIC.bytes},
+            sys.stdout,
+        )
+    return ExitCode.OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.check is not None or args.out is not None:
         folder = Path(args.check if args.check is not None else args.out)
@@ -146,6 +216,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
+    lock = sub.add_parser(
+        "lock", parents=[common], help="resolve one hashed lock per target with pip-compile"
+    )
+    lock.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME",
+        help="lock only this target (repeatable; default: all)",
+    )
+    lock.add_argument(
+        "--upgrade", action="store_true", help="re-resolve even when the inputs have not changed"
+    )
+    lock.add_argument(
+        "--output",
+        metavar="DIR",
+        help="where the generated/ tree goes (default: generated/ beside the allowlist folder)",
+    )
+    lock.set_defaults(func=cmd_lock)
+
     schema = sub.add_parser("schema", help="print or write the JSON Schemas of the allowlist files")
     schema.add_argument(
         "name", nargs="?", choices=list(FILES), help="print the schema of this file kind"
@@ -160,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report_error(error: PipgateError, fmt: Format) -> None:
+    problems: Sequence[Problem] = getattr(error, "problems", ())
     if fmt is Format.JSON:
         _emit_json(
             {
@@ -169,9 +259,13 @@ def _report_error(error: PipgateError, fmt: Format) -> None:
                     "hint": error.hint or "",
                     "exit_code": int(error.exit_code),
                 },
+                "problems": [p.as_json() for p in problems],
             },
             sys.stdout,
         )
+    else:
+        for problem in problems:
+            print(problem.render())
     print(f"pipgate: error: {error.message}", file=sys.stderr)
     if error.hint:
         print(f"  hint: {error.hint}", file=sys.stderr)

@@ -1,0 +1,330 @@
+"""The test universe: small real wheels and sdists, and real index servers on 127.0.0.1.
+
+The packages have a dependency graph of their own that covers what real
+packages do (chains, a diamond, a cycle, extras, python_version and
+sys_platform markers, a Linux-only dependency, a release with several files,
+an sdist-only project, a yanked release, a conflict), so end-to-end tests
+never need the public index. Sdists carry an in-tree PEP 517 backend, so
+pip can build their metadata with no build dependency from any index.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import socket
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+
+@dataclasses.dataclass(frozen=True)
+class Dist:
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+    extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    wheel_tags: tuple[str, ...] = ("py3-none-any",)
+    sdist: bool = False
+    requires_python: str | None = None
+    license: str | None = "MIT"
+
+    @property
+    def module(self) -> str:
+        return canonicalize_name(self.name).replace("-", "_")
+
+
+def _metadata(dist: Dist) -> str:
+    lines = ["Metadata-Version: 2.1", f"Name: {dist.name}", f"Version: {dist.version}"]
+    if dist.license:
+        lines.append(f"License: {dist.license}")
+    if dist.requires_python:
+        lines.append(f"Requires-Python: {dist.requires_python}")
+    lines += [f"Requires-Dist: {r}" for r in dist.requires]
+    for extra, requires in dist.extras:
+        lines.append(f"Provides-Extra: {extra}")
+        lines += [
+            f"Requires-Dist: {r}; extra == '{extra}'"
+            if ";" not in r
+            else f"Requires-Dist: {r} and extra == '{extra}'"
+            for r in requires
+        ]
+    return "\n".join(lines) + "\n\n"
+
+
+def _record_line(path: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{path},sha256={digest},{len(data)}"
+
+
+def build_wheel(dist: Dist, tag: str, folder: Path) -> Path:
+    module = dist.module
+    info = f"{module}-{dist.version}.dist-info"
+    files = {
+        f"{module}/__init__.py": f'__version__ = "{dist.version}"\n'.encode(),
+        f"{info}/METADATA": _metadata(dist).encode(),
+        f"{info}/WHEEL": (
+            f"Wheel-Version: 1.0\nGenerator: pipgate-tests\n"
+            f"Root-Is-Purelib: {'true' if tag.endswith('-any') else 'false'}\nTag: {tag}\n\n"
+        ).encode(),
+    }
+    record = [_record_line(p, d) for p, d in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    path = folder / f"{module}-{dist.version}-{tag}.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info_ = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            archive.writestr(info_, data)
+    return path
+
+
+_BACKEND = '''\
+"""A PEP 517 backend in the sdist itself, so building needs nothing from an index."""
+import base64, hashlib, os, zipfile
+
+NAME = {name!r}
+MODULE = {module!r}
+VERSION = {version!r}
+METADATA = {metadata!r}
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+
+
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    info = f"{{MODULE}}-{{VERSION}}.dist-info"
+    os.makedirs(os.path.join(metadata_directory, info), exist_ok=True)
+    with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
+        f.write(METADATA)
+    return info
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    info = f"{{MODULE}}-{{VERSION}}.dist-info"
+    files = {{
+        f"{{MODULE}}/__init__.py": f"__version__ = {{VERSION!r}}\\n".encode(),
+        f"{{info}}/METADATA": METADATA.encode(),
+        f"{{info}}/WHEEL": (
+            b"Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+            b"Tag: py3-none-any\\n\\n"
+        ),
+    }}
+    lines = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{{path}},sha256={{digest}},{{len(data)}}")
+    lines.append(f"{{info}}/RECORD,,")
+    files[f"{{info}}/RECORD"] = ("\\n".join(lines) + "\\n").encode()
+    name = f"{{MODULE}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as archive:
+        for path, data in files.items():
+            archive.writestr(path, data)
+    return name
+'''
+
+
+def build_sdist(dist: Dist, folder: Path) -> Path:
+    root = f"{dist.module}-{dist.version}"
+    metadata = _metadata(dist)
+    files = {
+        "PKG-INFO": metadata,
+        "pyproject.toml": textwrap.dedent("""\
+            [build-system]
+            requires = []
+            build-backend = "backend"
+            backend-path = ["."]
+            """),
+        "backend.py": _BACKEND.format(
+            name=dist.name, module=dist.module, version=dist.version, metadata=metadata
+        ),
+    }
+    path = folder / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(f"{root}/{name}")
+            member.size = len(data)
+            member.mtime = 1704067200
+            archive.addfile(member, io.BytesIO(data))
+    return path
+
+
+LINUX_311 = "cp311-cp311-manylinux_2_17_x86_64"
+LINUX_312 = "cp312-cp312-manylinux_2_17_x86_64"
+WINDOWS_311 = "cp311-cp311-win_amd64"
+
+UNIVERSE: tuple[Dist, ...] = (
+    # a chain
+    Dist("chain-a", "1.0", ("chain-b>=1",)),
+    Dist("chain-b", "1.0", ("chain-c",)),
+    Dist("chain-b", "1.1", ("chain-c",)),
+    Dist("chain-c", "1.0"),
+    # a diamond
+    Dist("diamond-top", "1.0", ("diamond-left", "diamond-right")),
+    Dist("diamond-left", "1.0", ("diamond-base>=1.0",)),
+    Dist("diamond-right", "1.0", ("diamond-base<3",)),
+    Dist("diamond-base", "1.0"),
+    Dist("diamond-base", "2.0"),
+    Dist("diamond-base", "3.0"),
+    # a dependency cycle
+    Dist("cycle-x", "1.0", ("cycle-y",)),
+    Dist("cycle-y", "1.0", ("cycle-x",)),
+    # extras
+    Dist("extra-host", "1.0", (), (("fancy", ("extra-dep",)),)),
+    Dist("extra-dep", "1.0"),
+    # markers: a python_version split and a Linux-only dependency
+    Dist(
+        "marker-pkg",
+        "1.0",
+        (
+            "old-py-dep; python_version < '3.12'",
+            "new-py-dep; python_version >= '3.12'",
+            "linux-only-dep; sys_platform == 'linux'",
+            "windows-only-dep; sys_platform == 'win32'",
+        ),
+    ),
+    Dist("old-py-dep", "1.0"),
+    Dist("new-py-dep", "1.0"),
+    Dist("linux-only-dep", "1.0"),
+    Dist("windows-only-dep", "1.0"),
+    # several files for one version: two platform wheels, a Windows wheel and an sdist
+    Dist("multi-file", "1.0", (), (), (LINUX_311, LINUX_312, WINDOWS_311), sdist=True),
+    # only an sdist
+    Dist("sdist-only", "1.0", (), (), (), sdist=True),
+    # a yanked release next to a good one (yanking is shown by the index that serves it)
+    Dist("yanked-pkg", "1.0"),
+    Dist("yanked-pkg", "1.1"),
+    # a conflict: both pins need a different shared
+    Dist("conflict-a", "1.0", ("conflict-shared<2",)),
+    Dist("conflict-b", "1.0", ("conflict-shared>=2",)),
+    Dist("conflict-shared", "1.0"),
+    Dist("conflict-shared", "2.0"),
+    # only for Python 3.12 and newer
+    Dist("py312-only", "1.0", (), (), ("py3-none-any",), requires_python=">=3.12"),
+)
+
+
+def build_universe(folder: Path, dists: Sequence[Dist] = UNIVERSE) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    built = []
+    for dist in dists:
+        for tag in dist.wheel_tags:
+            built.append(build_wheel(dist, tag, folder))
+        if dist.sdist:
+            built.append(build_sdist(dist, folder))
+    return built
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Server:
+    url: str
+    """The index root, ending in /simple/."""
+    packages: Path
+    process: subprocess.Popen[bytes]
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def root(self) -> str:
+        return self.url.removesuffix("simple/")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pypiserver exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own http server
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (401 for a protected index): it is up
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"pypiserver did not start at {url}")
+
+
+def start_pypiserver(
+    packages: Path,
+    logs: Path,
+    *,
+    htpasswd: Path | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> Server:
+    """pypiserver on 127.0.0.1 at a free port, serving ``packages``."""
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "pypiserver",
+        "run",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--disable-fallback",
+        "--hash-algo",
+        "sha256",
+    ]
+    if htpasswd is None:
+        args += ["-a", ".", "-P", "."]
+    else:
+        args += ["-a", "update,download,list", "-P", str(htpasswd)]
+    args.append(str(packages))
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"pypiserver-{port}.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "TWINE_"))}
+    with log.open("wb") as handle:
+        process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        _wait_until_up(url, process, log)
+    except BaseException:
+        process.kill()
+        raise
+    return Server(url, packages, process, username, password)
+
+
+def write_htpasswd(path: Path, username: str, password: str) -> Path:
+    """An htpasswd file with a {SHA} entry, which pypiserver's passlib accepts."""
+    digest = base64.b64encode(hashlib.sha1(password.encode()).digest()).decode()  # noqa: S324
+    path.write_text(f"{username}:{{SHA}}{digest}\n", encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,291 @@
+"""Reading package indexes: PEP 503 HTML and PEP 691 JSON project pages, and find-links.
+
+One HTTP session for the whole process. Pages give each file's name, URL,
+sha256, ``requires-python``, yanked state and (PEP 700) upload time; a file
+listed without a sha256 is fetched and hashed, never trusted unhashed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html.parser
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
+
+import requests
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from pipgate.errors import ExternalError
+from pipgate.urls import redact_url
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+)
+TIMEOUT = (10, 60)
+
+
+class IndexReadError(ExternalError):
+    """An index could not be read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IndexFile:
+    filename: str
+    url: str
+    sha256: str
+    requires_python: str | None = None
+    yanked: str | None = None
+    """None when not yanked; the reason (possibly empty) when yanked."""
+    upload_time: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where pip looks: an index root (``/simple/``) or a find-links location."""
+
+    url: str
+    find_links: bool = False
+
+
+class Traffic:
+    """Bytes read from indexes and files, for reports and benchmarks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.bytes = 0
+        self.requests = 0
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self.bytes += count
+            self.requests += 1
+
+
+TRAFFIC = Traffic()
+_SESSION: requests.Session | None = None
+
+
+def session() -> requests.Session:
+    global _SESSION  # noqa: PLW0603 - one session for the process, made on first use
+    if _SESSION is None:
+        s = requests.Session()
+        retry = Retry(
+            total=4,
+            connect=1,
+            backoff_factor=0.5,
+            status_forcelist=(500, 502, 503, 504),
+            allowed_methods=frozenset({"GET", "HEAD"}),
+        )
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=8)
+        s.mount("http://", adapter)
+        s.mount("https://", adapter)
+        s.headers["User-Agent"] = "pipgate"
+        _SESSION = s
+    return _SESSION
+
+
+class _Anchors(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+
+def _from_html(text: str, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    parser = _Anchors()
+    parser.feed(text)
+    out: list[tuple[str, str, str | None, str | None, str | None]] = []
+    for attrs in parser.links:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url = urllib.parse.urljoin(base, href)
+        filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+        yanked = attrs.get("data-yanked")
+        out.append(
+            (
+                filename,
+                url,
+                attrs.get("data-requires-python"),
+                yanked if "data-yanked" in attrs else None,
+                None,
+            )
+        )
+    return out
+
+
+def _sha256_fragment(url: str) -> tuple[str, str | None]:
+    base, _, fragment = url.partition("#")
+    params = urllib.parse.parse_qs(fragment)
+    digest = params.get("sha256", [None])[0]
+    return base, digest
+
+
+def _get(url: str) -> tuple[str, str]:
+    """GET a page; returns (text, content type). file:// URLs are read from disk."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(urllib.parse.unquote(parts.path))
+        if path.is_dir():
+            path = path / "index.html"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise _NotFound from None
+        except OSError as exc:
+            raise IndexReadError(f"cannot read {path}: {exc.strerror}") from None
+        TRAFFIC.add(len(data))
+        return data.decode("utf-8", "replace"), "text/html"
+    try:
+        response = session().get(url, headers={"Accept": ACCEPT}, timeout=TIMEOUT)
+    except requests.RequestException as exc:
+        raise IndexReadError(
+            f"cannot reach the index at {redact_url(url)}: {type(exc).__name__}",
+            hint="check that the index is up and reachable from here, then run again",
+        ) from None
+    TRAFFIC.add(len(response.content))
+    if response.status_code == 404:
+        raise _NotFound
+    if response.status_code in (401, 403):
+        raise IndexReadError(
+            f"the index refused access to {redact_url(url)} (HTTP {response.status_code})",
+            hint="provide credentials through the environment or keyring",
+        )
+    if response.status_code >= 400:
+        raise IndexReadError(
+            f"the index answered HTTP {response.status_code} for {redact_url(url)}"
+        )
+    return response.text, response.headers.get("Content-Type", "")
+
+
+class _NotFound(Exception):  # noqa: N818 - internal signal, never shown
+    pass
+
+
+def project_files(source: Source, project: str) -> list[IndexFile]:
+    """Every file ``source`` lists for ``project`` (normalised name); [] when unknown there."""
+    if source.find_links:
+        return _find_links_files(source, project)
+    page = source.url.rstrip("/") + f"/{project}/"
+    try:
+        text, content_type = _get(page)
+    except _NotFound:
+        return []
+    rows: list[tuple[str, str, str | None, str | None, str | None]]
+    if "json" in content_type:
+        rows = []
+        document = json.loads(text)
+        for item in document.get("files", []):
+            url = urllib.parse.urljoin(page, item["url"])
+            digest = (item.get("hashes") or {}).get("sha256")
+            if digest:
+                url = f"{url.partition('#')[0]}#sha256={digest}"
+            yanked = item.get("yanked", False)
+            reason = None if yanked is False else ("" if yanked is True else str(yanked))
+            rows.append(
+                (
+                    item["filename"],
+                    url,
+                    item.get("requires-python"),
+                    reason,
+                    item.get("upload-time"),
+                )
+            )
+    else:
+        rows = _from_html(text, page)
+    return [_hashed(*row) for row in rows]
+
+
+def _hashed(
+    filename: str,
+    url: str,
+    requires_python: str | None,
+    yanked: str | None,
+    upload_time: str | None,
+) -> IndexFile:
+    base, digest = _sha256_fragment(url)
+    if digest is None:
+        digest = hash_url(base)
+    return IndexFile(filename, base, digest.lower(), requires_python, yanked, upload_time)
+
+
+def hash_url(url: str) -> str:
+    """sha256 of the file at ``url``, streamed (used only where an index lists no hash)."""
+    digest = hashlib.sha256()
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        with Path(urllib.parse.unquote(parts.path)).open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+                TRAFFIC.add(len(chunk))
+        return digest.hexdigest()
+    try:
+        with session().get(url, stream=True, timeout=TIMEOUT) as response:
+            response.raise_for_status()
+            for chunk in response.iter_content(1 << 20):
+                digest.update(chunk)
+                TRAFFIC.add(len(chunk))
+    except requests.RequestException as exc:
+        raise IndexReadError(
+            f"cannot fetch {redact_url(url)} to hash it: {type(exc).__name__}"
+        ) from None
+    return digest.hexdigest()
+
+
+def _find_links_files(source: Source, project: str) -> list[IndexFile]:
+    parts = urllib.parse.urlsplit(source.url)
+    if parts.scheme in ("", "file"):
+        folder = Path(urllib.parse.unquote(parts.path if parts.scheme else source.url))
+        if not folder.is_dir():
+            return []
+        return [
+            IndexFile(path.name, path.as_uri(), hash_url(path.as_uri()))
+            for path in sorted(folder.iterdir())
+            if _belongs(path.name, project)
+        ]
+    try:
+        text, _ = _get(source.url)
+    except _NotFound:
+        return []
+    return [_hashed(*row) for row in _from_html(text, source.url) if _belongs(row[0], project)]
+
+
+def _belongs(filename: str, project: str) -> bool:
+    stem = filename.split("-", 1)[0]
+    return canonicalize_name(stem) == project
+
+
+def files_for_version(files: Iterable[IndexFile], project: str, version: str) -> list[IndexFile]:
+    """The files of one release, matched by the version in their names."""
+    wanted = Version(version)
+    return [item for item in files if file_release(item.filename) == (project, wanted)]
+
+
+def file_release(filename: str) -> tuple[NormalizedName, Version] | None:
+    """The project and version a wheel or sdist file name carries, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, parsed, _, _ = parse_wheel_filename(filename)
+        else:
+            name, parsed = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return name, parsed
