@@ -1,6 +1,8 @@
 """The sessions people and pipelines run. Logic lives in the pipgate package, not here.
 
     nox -s validate     check the allowlist (the main job until `sync` exists)
+    nox -s lock         write one hashed lock per target under generated/
+    nox -s bench        benchmarks against the plain tools (uses the package index)
     nox -s tests        the test suite, on every supported Python
     nox -s lint         ruff and mypy, strict
     nox -s schemas      regenerate the JSON Schemas of the allowlist files
@@ -83,6 +85,20 @@ def validate(session: nox.Session) -> None:
     """Validate the allowlist (pass --allowlist DIR or --format json after --)."""
     _install(session)
     session.run("pipgate", "validate", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def lock(session: nox.Session) -> None:
+    """Write one hashed lock per target under generated/ (pass --upgrade etc. after --)."""
+    _install(session)
+    session.run("pipgate", "lock", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the plain tools, on the example allowlist (needs the index)."""
+    _install(session)
+    session.run("python", "benchmarks/bench_lock.py", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

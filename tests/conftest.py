@@ -6,9 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.universe import Server, build_universe, running, start_pypiserver, write_htpasswd
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ALLOWLIST = REPO / "allowlist"
@@ -38,9 +41,15 @@ packages:
 """
 
 
+@pytest.fixture(scope="session")
+def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One pipgate cache (tool environments for other Pythons) for the whole run."""
+    return tmp_path_factory.mktemp("pipgate-cache")
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tool_cache: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """No PIP_*, TWINE_*, PIPGATE_* setting or home-directory file of the developer leaks in."""
     home = tmp_path_factory.mktemp("home")
@@ -50,6 +59,7 @@ def isolated_environment(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PYTHONNOUSERSITE", "1")
+    monkeypatch.setenv("PIPGATE_CACHE_DIR", str(tool_cache))
     return home
 
 
@@ -88,3 +98,78 @@ def run_pipgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
         check=False,
         timeout=120,
     )
+
+
+# -- the test universe: real index servers on 127.0.0.1 -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def universe_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("universe")
+    build_universe(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def upstream(universe_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """pypiserver serving the test universe, open to anyone: the upstream index."""
+    with running(start_pypiserver(universe_files, tmp_path_factory.mktemp("logs"))) as server:
+        yield server
+
+
+@pytest.fixture
+def private_registry(tmp_path: Path) -> Iterator[Server]:
+    """An empty password-protected pypiserver: the private registry."""
+    packages = tmp_path / "registry-packages"
+    packages.mkdir()
+    username, password = "pipgate-ci", "registry-secret-value"
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", username, password)
+    server = start_pypiserver(
+        packages, tmp_path / "logs", htpasswd=htpasswd, username=username, password=password
+    )
+    with running(server):
+        yield server
+
+
+def config_text(
+    upstream_url: str | None,
+    *,
+    transitive: str = "auto",
+    sdists: str = "deny",
+    registry: str = "file://.registry",
+) -> str:
+    upstream_value = upstream_url if upstream_url is not None else "null"
+    return f"""\
+registry: {registry}
+upstream: {upstream_value}
+targets:
+  - name: py311
+    python: "3.11"
+    platforms: [manylinux_2_17_x86_64]
+  - name: py312
+    python: "3.12"
+    platforms: [manylinux_2_17_x86_64]
+policy:
+  sdists: {sdists}
+  transitive: {transitive}
+  min_release_age_days: 0
+"""
+
+
+def entries(*specs: str, **options: str) -> str:
+    """A package file: each spec is 'name==version' or 'name[extra]==version'."""
+    lines = ["packages:"]
+    for spec in specs:
+        name, version = spec.split("==")
+        extras = ""
+        if "[" in name:
+            name, extra = name.rstrip("]").split("[")
+            extras = f"\n    extras: [{extra}]"
+        lines.append(
+            f'  - name: {name}\n    version: "{version}"{extras}\n'
+            f"    reason: needed by the tests\n    requested_by: tests"
+        )
+        for key, value in options.items():
+            if key.startswith(name.replace("-", "_") + "__"):
+                lines.append(f"    {key.split('__', 1)[1]}: {value}")
+    return "\n".join(lines) + "\n"

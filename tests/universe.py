@@ -266,7 +266,8 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own http server
                 return
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as answered:
+            answered.close()
             return  # it answers (401 for a protected index): it is up
         except OSError:
             time.sleep(0.1)

@@ -115,7 +115,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     targets = _select_targets(allowlist, args.target)
     locker = PipToolsLocker(allowlist.config.upstream)
     output = Path(args.output) if args.output else None
-    command = "pipgate lock" + (" --upgrade" if args.upgrade else "")
+    command = "pipgate lock"  # the same for every run, so equal pins give equal files
     reports = []
     for target in targets:
         started = time.monotonic()
