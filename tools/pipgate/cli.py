@@ -119,10 +119,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     reports = []
     for target in targets:
         started = time.monotonic()
-        if fmt is Format.TEXT:
-            _progress(f"{target.name}: locking under Python {target.python} ...")
         outcome = lock_target(
-            allowlist, target, locker, upgrade=args.upgrade, output=output, command=command
+            allowlist,
+            target,
+            locker,
+            upgrade=args.upgrade,
+            output=output,
+            command=command,
+            progress=_progress if fmt is Format.TEXT else None,
         )
         elapsed = time.monotonic() - started
         top = [p for p in outcome.lock.packages if p.top_level]

@@ -19,7 +19,7 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -473,6 +473,7 @@ def lock_target(
     upgrade: bool = False,
     output: Path | None = None,
     command: str = "pipgate lock",
+    progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     path = lock_path(allowlist, target, output)
     digest = inputs_digest(allowlist, target)
@@ -493,6 +494,8 @@ def lock_target(
             f"no allowlist entry applies to target {target.name}",
             hint="add packages for it, or remove the target from config.yaml",
         )
+    if progress is not None:
+        progress(f"{target.name}: resolving {len(entries)} entries under Python {target.python}")
     sources = locker.sources(target)
     where = describe_sources(sources)
     pages = _fetch_pages(sources, [e.name for e in entries])
