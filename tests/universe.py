@@ -264,7 +264,7 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
         if process.poll() is not None:
             raise RuntimeError(f"pypiserver exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - our own http server
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except urllib.error.HTTPError as answered:
             answered.close()

@@ -286,14 +286,14 @@ def test_private_registry_requires_the_password(private_registry: Server) -> Non
     import urllib.request
 
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(private_registry.url, timeout=10)  # noqa: S310
+        urllib.request.urlopen(private_registry.url, timeout=10)
     assert refused.value.code == 401
     refused.value.close()
     token = base64.b64encode(
         f"{private_registry.username}:{private_registry.password}".encode()
     ).decode()
-    request = urllib.request.Request(  # noqa: S310 - our own http server
+    request = urllib.request.Request(
         private_registry.url, headers={"Authorization": f"Basic {token}"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200

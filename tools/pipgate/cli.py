@@ -6,6 +6,7 @@ Nothing else lives here. Every command that reports takes ``--format json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import enum
 import json
 import os
@@ -19,9 +20,19 @@ from pipgate import __version__, index
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
+from pipgate.audit import (
+    Finding,
+    FindingsError,
+    audit_document,
+    audit_target,
+    auditor_for,
+    stale_exceptions,
+)
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
 from pipgate.lock import PipToolsLocker, lock_target
+from pipgate.osv import Server as OsvServer
+from pipgate.osv import load_database
 from pipgate.problems import Problem, display_path
 
 
@@ -165,6 +176,122 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _finding_row(finding: Finding) -> list[str]:
+    vuln = finding.vulnerability
+    ids = vuln.id + (f" ({', '.join(vuln.aliases)})" if vuln.aliases else "")
+    how = "direct" if len(finding.chain) == 1 else "via " + " > ".join(finding.chain)
+    entry = finding.entry
+    return [
+        finding.package,
+        finding.version,
+        ids,
+        ", ".join(vuln.fix_versions) or "none",
+        f"{entry.location} {entry.spelled} ({how})",
+    ]
+
+
+def _table(rows: list[list[str]], header: list[str]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    targets = _select_targets(allowlist, args.target)
+    output = Path(args.output) if args.output else None
+    policy = allowlist.config.policy.audit
+    if args.database:
+        policy = dataclasses.replace(policy, database=Path(args.database))
+    results = []
+    with auditor_for(policy) as auditor:
+        source = auditor.source
+        if fmt is Format.TEXT:
+            extra = ""
+            if source.records is not None:
+                extra = f" ({source.records} records, newest {source.newest})"
+            _progress(f"audit: vulnerability data from {source.description}{extra}")
+        for target in targets:
+            results.append(audit_target(allowlist, target, auditor, output))
+    stale = stale_exceptions(allowlist, results)
+    failing = [r for r in results if r.unaccepted]
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "audit",
+                "ok": not failing,
+                "source": source.as_json(),
+                "targets": [audit_document(r) for r in results],
+                "stale_exceptions": [
+                    {
+                        "id": e.id,
+                        "package": e.package,
+                        "file": display_path(e.location.path),
+                        "line": e.location.line,
+                    }
+                    for e in stale
+                ],
+            },
+            sys.stdout,
+        )
+    else:
+        header = ["PACKAGE", "VERSION", "ID (ALIASES)", "FIXED IN", "BROUGHT IN BY"]
+        for result in results:
+            accepted = [f for f in result.findings if f.accepted]
+            print(
+                f"{result.target.name}: {result.packages} packages audited, "
+                f"{len(result.unaccepted)} known vulnerabilities not accepted, "
+                f"{len(accepted)} accepted"
+            )
+            if result.unaccepted:
+                for line in _table([_finding_row(f) for f in result.unaccepted], header):
+                    print(line)
+            for finding in result.unaccepted:
+                if finding.expired is not None:
+                    print(
+                        f"  {finding.expired.location}: the exception for "
+                        f"{finding.vulnerability.id} in {finding.package} expired on "
+                        f"{finding.expired.expires}"
+                    )
+            for finding in accepted:
+                assert finding.accepted_by is not None
+                print(
+                    f"  accepted {finding.vulnerability.id} in {finding.package} until "
+                    f"{finding.accepted_by.expires} ({finding.accepted_by.location})"
+                )
+        for exception in stale:
+            print(
+                f"{exception.location}: stale exception: {exception.id} matches no finding "
+                f"in {exception.package}; remove it"
+            )
+    if failing:
+        count = sum(len(r.unaccepted) for r in failing)
+        raise FindingsError(
+            f"{count} known vulnerabilit{'y' if count == 1 else 'ies'} not accepted",
+            hint="upgrade the package to a fixed version, or have security accept it in "
+            "allowlist/exceptions.yaml with a reason and an expiry",
+        )
+    return ExitCode.OK
+
+
+def cmd_osv_serve(args: argparse.Namespace) -> int:
+    database = load_database(Path(args.database))
+    with OsvServer(database, args.port) as server:
+        print(
+            f"serving {database.count} OSV records (newest {database.newest}) from "
+            f"{args.database} at {server.url}",
+            flush=True,
+        )
+        try:
+            server.thread.join()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return ExitCode.OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.check is not None or args.out is not None:
         folder = Path(args.check if args.check is not None else args.out)
@@ -238,6 +365,40 @@ def _parser() -> argparse.ArgumentParser:
         help="where the generated/ tree goes (default: generated/ beside the allowlist folder)",
     )
     lock.set_defaults(func=cmd_lock)
+
+    audit = sub.add_parser(
+        "audit", parents=[common], help="audit every lock with pip-audit, failing closed"
+    )
+    audit.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME",
+        help="audit only this target (repeatable; default: all)",
+    )
+    audit.add_argument(
+        "--database",
+        metavar="PATH",
+        help="an offline OSV export to audit against for this run (overrides policy.audit)",
+    )
+    audit.add_argument(
+        "--output",
+        metavar="DIR",
+        help="the generated/ tree holding the locks (default: generated/ beside "
+        "the allowlist folder)",
+    )
+    audit.set_defaults(func=cmd_audit)
+
+    serve = sub.add_parser(
+        "osv-serve", help="serve the OSV query API on 127.0.0.1 from a local OSV export"
+    )
+    serve.add_argument(
+        "--database",
+        required=True,
+        metavar="PATH",
+        help="a folder of OSV records (JSON or YAML) or an all.zip export",
+    )
+    serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    serve.set_defaults(func=cmd_osv_serve)
 
     schema = sub.add_parser("schema", help="print or write the JSON Schemas of the allowlist files")
     schema.add_argument(

@@ -12,6 +12,8 @@ from pathlib import Path
 from pipgate.allowlist import spec
 from pipgate.allowlist.model import (
     Allowlist,
+    AuditPolicy,
+    AuditService,
     Config,
     PackageEntry,
     Policy,
@@ -59,8 +61,14 @@ class InvalidAllowlistError(InputError):
         self.problems = tuple(problems)
 
 
-def load(directory: Path, *, today: datetime.date | None = None) -> Allowlist:
+def load(
+    directory: Path, *, today: datetime.date | None = None, expired_is_error: bool = True
+) -> Allowlist:
     """Load every file of the allowlist in ``directory``.
+
+    An expired vulnerability exception is a problem for ``validate``; the audit
+    loads it with ``expired_is_error=False`` so that it can report the finding
+    the exception no longer covers, and that it expired.
 
     Raises ``InputError`` when the folder is missing and ``InvalidAllowlistError``
     with every problem found when any file is wrong.
@@ -116,7 +124,7 @@ def load(directory: Path, *, today: datetime.date | None = None) -> Allowlist:
     exceptions: list[VulnerabilityException] = []
     exceptions_path = directory / EXCEPTIONS_FILE
     if exceptions_path.is_file():
-        exceptions = _load_exceptions(exceptions_path, today, problems)
+        exceptions = _load_exceptions(exceptions_path, today, problems, expired_is_error)
 
     if problems:
         raise InvalidAllowlistError(problems.sorted())
@@ -164,7 +172,7 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
     registry = _registry(record, root, problems)
     upstream = _upstream(record, problems)
     targets = _targets(record, problems)
-    policy = _policy(record)
+    policy = _policy(record, root, problems)
     if len(problems) > before or registry is None or not record.complete:
         return None
     return Config(
@@ -343,7 +351,7 @@ def _targets(record: Record, problems: Problems) -> list[Target]:
     return targets
 
 
-def _policy(record: Record) -> Policy:
+def _policy(record: Record, root: Path, problems: Problems) -> Policy:
     found = record.values.get("policy")
     if found is None or not isinstance(found.value, Record):
         return Policy()
@@ -358,7 +366,42 @@ def _policy(record: Record) -> Policy:
             if age is not None and isinstance(age.value, int)
             else defaults.min_release_age_days
         ),
+        audit=_audit(policy, root, problems),
     )
+
+
+def _audit(policy: Record, root: Path, problems: Problems) -> AuditPolicy:
+    found = policy.values.get("audit")
+    if found is None or not isinstance(found.value, Record):
+        return AuditPolicy()
+    audit = found.value
+    service = AuditService(audit.text("service") or AuditService.PYPI.value)
+    url = audit.text("url")
+    if url is not None:
+        where = audit.where("url")
+        parts = urllib.parse.urlsplit(url)
+        if has_credentials(url):
+            problems.add(
+                where,
+                f"the audit URL '{redact_url(url)}' holds credentials",
+                "remove them; pipgate never reads credentials from the repository",
+            )
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.add(
+                where,
+                f"'{url}' is not an OSV API URL",
+                "give the query URL of the OSV API, such as https://osv.example/v1/query",
+            )
+        elif service is not AuditService.OSV:
+            problems.add(
+                where, "'url' needs service: osv", "set service: osv to use a self-hosted OSV API"
+            )
+    database = audit.text("database")
+    folder = None
+    if database is not None:
+        folder = Path(database)
+        folder = folder if folder.is_absolute() else root / folder
+    return AuditPolicy(service=service, url=url, database=folder)
 
 
 # -- package files -------------------------------------------------------------------------------
@@ -483,7 +526,7 @@ def _check_entry_targets(named: list[_Named], config: Config, problems: Problems
 
 
 def _load_exceptions(
-    path: Path, today: datetime.date, problems: Problems
+    path: Path, today: datetime.date, problems: Problems, expired_is_error: bool
 ) -> list[VulnerabilityException]:
     record = _document(path, spec.EXCEPTIONS_FILE, problems)
     if record is None:
@@ -508,7 +551,7 @@ def _load_exceptions(
             package, item.where("package"), problems, "package name"
         ):
             ok = False
-        if isinstance(expires, datetime.date) and expires < today:
+        if isinstance(expires, datetime.date) and expires < today and expired_is_error:
             problems.add(
                 item.where("expires"),
                 f"the exception for {vid} in {package} expired on {expires.isoformat()}",
@@ -541,6 +584,7 @@ def _load_exceptions(
                     reason=reason,
                     approved_by=approved_by,
                     expires=expires,
+                    expired=expires < today,
                     location=item.location,
                 )
             )

@@ -54,11 +54,33 @@ class TransitivePolicy(enum.Enum):
     EXPLICIT = "explicit"
 
 
+class AuditService(enum.Enum):
+    PYPI = "pypi"
+    OSV = "osv"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuditPolicy:
+    service: AuditService = AuditService.PYPI
+    url: str | None = None
+    """With service osv: a self-hosted OSV query URL."""
+    database: Path | None = None
+    """An offline OSV export, served locally for the audit; wins over ``service``."""
+
+    def describe(self) -> str:
+        if self.database is not None:
+            return f"offline OSV export {self.database}"
+        if self.service is AuditService.OSV:
+            return f"OSV API at {self.url}" if self.url else "the public OSV API"
+        return "pip-audit's default service (PyPI)"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Policy:
     sdists: SdistPolicy = SdistPolicy.DENY
     transitive: TransitivePolicy = TransitivePolicy.AUTO
     min_release_age_days: int = 7
+    audit: AuditPolicy = dataclasses.field(default_factory=AuditPolicy)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -117,6 +139,8 @@ class VulnerabilityException:
     reason: str
     approved_by: str
     expires: datetime.date
+    expired: bool = False
+    """Past its expiry: it no longer applies (loaded so the audit can say so)."""
     location: Location
 
 

@@ -90,6 +90,32 @@ TARGET = MapSpec(
     ),
 )
 
+AUDIT = MapSpec(
+    title="audit",
+    description="Where pip-audit gets vulnerability data.",
+    fields=(
+        Field(
+            "service",
+            Kind.TEXT,
+            "pypi: pip-audit's default online service; osv: the OSV API (the public one, "
+            "or the one at url).",
+            enum=("pypi", "osv"),
+            default="pypi",
+        ),
+        Field(
+            "url",
+            Kind.TEXT,
+            "With service osv: the query URL of a self-hosted OSV API (https://HOST/v1/query).",
+        ),
+        Field(
+            "database",
+            Kind.TEXT,
+            "An offline OSV export (a folder of OSV records or an all.zip), relative to the "
+            "repository; pipgate serves it on 127.0.0.1 for the audit. Wins over service.",
+        ),
+    ),
+)
+
 POLICY = MapSpec(
     title="policy",
     description="What the pipeline accepts.",
@@ -117,6 +143,7 @@ POLICY = MapSpec(
             minimum=0,
             default=7,
         ),
+        Field("audit", Kind.MAP, "The vulnerability source of the audit.", children=AUDIT),
     ),
 )
 

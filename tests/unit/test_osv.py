@@ -1,0 +1,182 @@
+"""OSV matching against real records: ranges, versions lists, prereleases, withdrawn."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from pipgate.osv import Database, OsvDatabaseError, Server, load_database
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
+
+
+@pytest.fixture(scope="module")
+def database() -> Database:
+    return load_database(DATA)
+
+
+def ids(database: Database, name: str, version: str) -> list[str]:
+    return sorted(r["id"] for r in database.query(name, version))
+
+
+def test_loads_every_record(database: Database) -> None:
+    assert database.count == 8
+    assert database.newest is not None and database.newest.startswith("2024")
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [("2.2.0", False), ("2.3.0", True), ("2.30.0", True), ("2.31.0", False), ("2.32.3", False)],
+)
+def test_simple_range(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2023-74" in ids(database, "requests", version)) is affected
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("2022.12.07", True),
+        ("2022.12.7", True),
+        ("2023.07.22", False),
+        ("2023.7.22", False),
+        ("2015.04.28", True),
+        ("2015.4.27", False),
+    ],
+)
+def test_non_canonical_spellings(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2023-135" in ids(database, "certifi", version)) is affected
+
+
+def test_withdrawn_advisory_is_never_reported(database: Database) -> None:
+    # PYSEC-2023-73 lists redis 1.34 and every version from 0, but was withdrawn.
+    assert ids(database, "redis", "1.34") == []
+    assert ids(database, "redis", "4.5.4") == []
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("2.1.1", True),
+        ("3.1.1", True),
+        ("3.1.3", True),
+        ("3.2.0", True),
+        ("3.2.1", True),
+        ("3.2.2", False),
+        ("3.3.0", False),
+    ],
+)
+def test_several_pairs_out_of_order(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2023-72" in ids(database, "pyspark", version)) is affected
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("0.9", False),
+        ("1.1", True),
+        ("1.0", True),
+        ("1.1.9", True),
+        ("1.2", False),
+        ("1.9", False),
+        ("2.0", True),
+        ("2.0.5", True),
+        ("2.1", False),
+        ("3.0", False),
+    ],
+)
+def test_separate_ranges_out_of_order(database: Database, version: str, affected: bool) -> None:
+    # Synthetic: [1.0, 1.2) and [2.0, 2.1), listed backwards; 0.9 is below both...
+    expected = affected and version != "0.9"
+    assert ("PIPGATE-TEST-1" in ids(database, "gap-ranges", version)) is expected
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [("1.11.0", True), ("1.10.0", True), ("1.11.1", False), ("1.12.0", False)],
+)
+def test_last_affected(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2022-42969" in ids(database, "py", version)) is affected
+
+
+@pytest.mark.parametrize(
+    ("version", "affected"),
+    [
+        ("1.0.9", False),
+        ("1.1.0a1", False),
+        ("1.1.0b1", True),
+        ("1.1.0rc1", True),
+        ("1.1.0", True),
+        ("1.1.3", False),
+    ],
+)
+def test_prereleases(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2018-105" in ids(database, "borgbackup", version)) is affected
+
+
+@pytest.mark.parametrize(("version", "affected"), [("0.5", True), ("0.5.0", True), ("0.6", False)])
+def test_explicit_versions(database: Database, version: str, affected: bool) -> None:
+    assert ("PYSEC-2024-1" in ids(database, "gratient", version)) is affected
+
+
+def test_names_are_normalised(database: Database) -> None:
+    assert ids(database, "Gap_Ranges", "1.0") == ["PIPGATE-TEST-1"]
+    assert ids(database, "REQUESTS", "2.30.0") == ["PYSEC-2023-74"]
+
+
+def test_zip_export(tmp_path: Path) -> None:
+    import zipfile
+
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.write(DATA / "synthetic" / "PIPGATE-TEST-1.json", "PIPGATE-TEST-1.json")
+    database = load_database(archive)
+    assert database.count == 1
+    assert [r["id"] for r in database.query("gap-ranges", "1.1")] == ["PIPGATE-TEST-1"]
+
+
+def test_empty_or_missing_database_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(OsvDatabaseError, match="no OSV record"):
+        load_database(tmp_path)
+    with pytest.raises(OsvDatabaseError, match="no OSV export"):
+        load_database(tmp_path / "absent")
+
+
+def test_query_api(database: Database) -> None:
+    with Server(database) as server:
+
+        def post(path: str, body: object) -> object:
+            request = urllib.request.Request(
+                server.url.replace("/v1/query", path),
+                data=json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+
+        found = post(
+            "/v1/query", {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.30.0"}
+        )
+        assert isinstance(found, dict)
+        assert [v["id"] for v in found["vulns"]] == ["PYSEC-2023-74"]
+        assert (
+            post(
+                "/v1/query",
+                {"package": {"name": "requests", "ecosystem": "PyPI"}, "version": "2.31.0"},
+            )
+            == {}
+        )
+        batch = post(
+            "/v1/querybatch",
+            {
+                "queries": [
+                    {"package": {"name": "certifi", "ecosystem": "PyPI"}, "version": "2022.12.7"},
+                    {"package": {"name": "certifi", "ecosystem": "PyPI"}, "version": "2023.7.22"},
+                ]
+            },
+        )
+        assert isinstance(batch, dict)
+        assert [[v["id"] for v in r["vulns"]] for r in batch["results"]] == [["PYSEC-2023-135"], []]

@@ -1,0 +1,453 @@
+"""The vulnerability gate: pip-audit on every lock as it stands, failing closed.
+
+pip-audit runs with ``--disable-pip`` on the hashed lock (no re-resolution)
+and its JSON output is what counts, never its exit code, which is 1 both for
+findings and for crashes. Every locked package must come back audited: a
+package pip-audit skipped, or a service it could not reach, stops the gate
+(exit 3) instead of passing it. Findings are accepted only by an unexpired
+exception in ``allowlist/exceptions.yaml`` that names the package and the
+advisory's id or one of its aliases.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import dataclasses
+import json
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from pipgate.allowlist import Allowlist, PackageEntry, Target, VulnerabilityException
+from pipgate.allowlist.model import AuditPolicy, AuditService
+from pipgate.errors import ExternalError, InputError, PipgateError, PolicyError
+from pipgate.fsutil import write_atomic
+from pipgate.lock import TOP_LEVEL, Lock, lock_path, read_lock
+from pipgate.osv import Database, Server, load_database
+from pipgate.problems import display_path
+from pipgate.runner import redact, run, tool_environment
+
+AUDIT_NAME = "audit.json"
+SBOM_NAME = "sbom.cdx.json"
+
+_UNREACHABLE = (
+    "ConnectionError",
+    "Max retries exceeded",
+    "Failed to establish a new connection",
+    "Could not connect",
+    "NameResolutionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "Connection refused",
+    "Temporary failure in name resolution",
+)
+
+
+class AuditError(PipgateError):
+    """Base of the auditor's errors."""
+
+
+class AuditServiceError(AuditError, ExternalError):
+    """The vulnerability service could not be reached or gave no answer (exit 3)."""
+
+
+class NotAuditedError(AuditError, ExternalError):
+    """Some locked package could not be audited (exit 3)."""
+
+
+class FindingsError(AuditError, PolicyError):
+    """Known vulnerabilities that no exception accepts (exit 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Vulnerability:
+    id: str
+    aliases: tuple[str, ...]
+    fix_versions: tuple[str, ...]
+    description: str
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditedPackage:
+    name: NormalizedName
+    version: str
+    vulnerabilities: tuple[Vulnerability, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedPackage:
+    name: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the vulnerability data came from, for the report."""
+
+    description: str
+    records: int | None = None
+    newest: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"description": self.description, "records": self.records, "newest": self.newest}
+
+
+class Auditor(abc.ABC):
+    """Audits one lock file as it stands."""
+
+    source: Source
+
+    @abc.abstractmethod
+    def audit(self, lock_file: Path) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
+        """Every package of the lock, audited or skipped; raises AuditError without an answer."""
+
+
+class PipAuditor(Auditor):
+    """pip-audit as a subprocess, against the service the policy names."""
+
+    def __init__(self, service: AuditService, osv_url: str | None, source: Source) -> None:
+        self.service = service
+        self.osv_url = osv_url
+        self.source = source
+
+    def audit(self, lock_file: Path) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
+        with tempfile.TemporaryDirectory(prefix="pipgate-audit-") as scratch:
+            output = Path(scratch) / "pip-audit.json"
+            args = [
+                sys.executable,
+                "-m",
+                "pip_audit",
+                "--requirement",
+                str(lock_file),
+                "--disable-pip",
+                "--format",
+                "json",
+                "--output",
+                str(output),
+                "--progress-spinner",
+                "off",
+                "--aliases",
+                "on",
+                "--desc",
+                "on",
+                "--timeout",
+                "15",
+                "--cache-dir",
+                str(Path(scratch) / "cache"),
+                "--vulnerability-service",
+                self.service.value,
+            ]
+            if self.osv_url:
+                args += ["--osv-url", self.osv_url]
+            result = run(args, env=tool_environment(), timeout=1800)
+            try:
+                document = json.loads(output.read_text(encoding="utf-8"))
+            except (FileNotFoundError, ValueError):
+                document = None
+        if not isinstance(document, dict) or "dependencies" not in document:
+            text = result.output
+            if any(marker in text for marker in _UNREACHABLE):
+                raise AuditServiceError(
+                    f"could not reach the vulnerability service ({self.source.description})",
+                    hint="where no vulnerability service is reachable, set "
+                    "policy.audit.database in allowlist/config.yaml to an offline OSV export "
+                    "(a folder of OSV records such as a clone of the PyPA advisory database, "
+                    "or an all.zip); pipgate serves it on 127.0.0.1 for the audit",
+                )
+            raise AuditServiceError(
+                f"pip-audit gave no result (exit {result.returncode}):\n"
+                f"{redact(text.strip())[-1500:]}",
+                hint="run again; if it persists, run pip-audit by hand on the lock",
+            )
+        return _parse(document)
+
+
+def _parse(document: dict[str, Any]) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
+    audited, skipped = [], []
+    for item in document.get("dependencies", []):
+        name = str(item.get("name", ""))
+        if "skip_reason" in item:
+            skipped.append(SkippedPackage(name, str(item["skip_reason"])))
+            continue
+        vulns = tuple(
+            Vulnerability(
+                id=str(v["id"]),
+                aliases=tuple(sorted(str(a) for a in v.get("aliases") or ())),
+                fix_versions=tuple(str(f) for f in v.get("fix_versions") or ()),
+                description=" ".join(str(v.get("description") or "").split()),
+            )
+            for v in item.get("vulns") or ()
+        )
+        audited.append(AuditedPackage(canonicalize_name(name), str(item.get("version")), vulns))
+    return audited, skipped
+
+
+@contextlib.contextmanager
+def auditor_for(policy: AuditPolicy) -> Iterator[Auditor]:
+    """The auditor the policy asks for; an offline export is served for the duration."""
+    if policy.database is not None:
+        database: Database = load_database(policy.database)
+        source = Source(
+            f"offline OSV export {display_path(policy.database)}", database.count, database.newest
+        )
+        with Server(database) as server:
+            yield PipAuditor(AuditService.OSV, server.url, source)
+        return
+    yield PipAuditor(policy.service, policy.url, Source(policy.describe()))
+
+
+# -- decisions --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    package: NormalizedName
+    version: str
+    vulnerability: Vulnerability
+    entry: PackageEntry
+    chain: tuple[str, ...]
+    """From the allowlist entry to the package: (entry,) when direct."""
+    accepted_by: VulnerabilityException | None
+    expired: VulnerabilityException | None
+    """An exception that would have accepted it, had it not expired."""
+
+    @property
+    def accepted(self) -> bool:
+        return self.accepted_by is not None
+
+    def as_json(self) -> dict[str, object]:
+        exception = self.accepted_by or self.expired
+        return {
+            "package": self.package,
+            "version": self.version,
+            "id": self.vulnerability.id,
+            "aliases": list(self.vulnerability.aliases),
+            "fix_versions": list(self.vulnerability.fix_versions),
+            "description": self.vulnerability.description,
+            "status": "accepted" if self.accepted else "not accepted",
+            "exception": None
+            if exception is None
+            else {
+                "id": exception.id,
+                "reason": exception.reason,
+                "approved_by": exception.approved_by,
+                "expires": exception.expires.isoformat(),
+                "expired": exception.expired,
+                "file": display_path(exception.location.path),
+                "line": exception.location.line,
+            },
+            "brought_in_by": {
+                "entry": f"{self.entry.spelled}=={self.entry.version}",
+                "file": display_path(self.entry.location.path),
+                "line": self.entry.location.line,
+                "chain": list(self.chain),
+            },
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetAudit:
+    target: Target
+    lock: Lock
+    source: Source
+    packages: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def unaccepted(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.accepted)
+
+
+def chain_to_entry(
+    name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
+) -> tuple[PackageEntry, tuple[str, ...]]:
+    """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
+    parents = {
+        p.name: [canonicalize_name(v) for v in p.via if v != TOP_LEVEL] for p in lock.packages
+    }
+    queue: list[tuple[NormalizedName, tuple[str, ...]]] = [(name, (name,))]
+    seen: set[str] = set()
+    while queue:
+        current, path = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in entries:
+            return entries[current], tuple(reversed(path))
+        queue.extend((parent, (*path, parent)) for parent in sorted(parents.get(current, [])))
+    first = next(iter(entries.values()))
+    return first, (first.name, name)
+
+
+def decide(
+    target: Target,
+    *,
+    lock: Lock,
+    audited: Sequence[AuditedPackage],
+    skipped: Sequence[SkippedPackage],
+    allowlist: Allowlist,
+    source: Source,
+) -> TargetAudit:
+    """Apply the exceptions; raise NotAuditedError when any locked package went unaudited."""
+    locked = {p.name: p.version for p in lock.packages}
+    seen = {p.name for p in audited}
+    problems = [f"{s.name}: {s.reason}" for s in skipped]
+    problems += [
+        f"{name}=={version}: missing from pip-audit's answer"
+        for name, version in sorted(locked.items())
+        if name not in seen and not any(canonicalize_name(s.name) == name for s in skipped)
+    ]
+    if problems:
+        raise NotAuditedError(
+            f"{len(problems)} package{'s' if len(problems) != 1 else ''} of "
+            f"{target.name} could not be audited: " + "; ".join(problems),
+            hint="a package that cannot be audited is not let through: audit against a "
+            "service that knows it (policy.audit), such as an OSV API or an offline OSV export",
+        )
+    entries = {e.name: e for e in allowlist.packages_for(target)}
+    findings = []
+    for package in audited:
+        for vuln in package.vulnerabilities:
+            entry, chain = chain_to_entry(package.name, lock, entries)
+            matching = [
+                e for e in allowlist.exceptions if e.package == package.name and e.id in vuln.names
+            ]
+            valid = next((e for e in matching if not e.expired), None)
+            expired = next((e for e in matching if e.expired), None)
+            findings.append(
+                Finding(
+                    package.name,
+                    package.version,
+                    vuln,
+                    entry,
+                    chain,
+                    valid,
+                    None if valid else expired,
+                )
+            )
+    findings.sort(key=lambda f: (f.package, f.vulnerability.id))
+    return TargetAudit(target, lock, source, len(locked), tuple(findings))
+
+
+def stale_exceptions(
+    allowlist: Allowlist, results: Sequence[TargetAudit]
+) -> list[VulnerabilityException]:
+    used = {id(f.accepted_by or f.expired) for r in results for f in r.findings}
+    return [e for e in allowlist.exceptions if id(e) not in used]
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+def audit_document(result: TargetAudit) -> dict[str, object]:
+    return {
+        "generated_by": "pipgate audit",
+        "target": result.target.name,
+        "lock_inputs": result.lock.digest,
+        "source": result.source.as_json(),
+        "packages": result.packages,
+        "findings": [f.as_json() for f in result.findings],
+        "verdict": "fail" if result.unaccepted else "pass",
+    }
+
+
+def sbom_document(result: TargetAudit) -> dict[str, object]:
+    """A CycloneDX 1.5 SBOM of the lock, with the findings; deterministic for equal inputs."""
+    serial = uuid.uuid5(
+        uuid.NAMESPACE_URL,
+        f"pipgate:{result.target.name}:{result.lock.digest}:{result.source.newest}",
+    )
+    components = [
+        {
+            "type": "library",
+            "bom-ref": f"pkg:pypi/{p.name}@{p.version}",
+            "name": p.name,
+            "version": p.version,
+            "purl": f"pkg:pypi/{p.name}@{p.version}",
+            "hashes": [{"alg": "SHA-256", "content": h} for h in p.hashes],
+        }
+        for p in sorted(result.lock.packages, key=lambda p: p.name)
+    ]
+    vulnerabilities = []
+    for finding in result.findings:
+        item: dict[str, object] = {
+            "id": finding.vulnerability.id,
+            "description": finding.vulnerability.description,
+            "references": [
+                {"id": a, "source": {"name": "alias"}} for a in finding.vulnerability.aliases
+            ],
+            "affects": [{"ref": f"pkg:pypi/{finding.package}@{finding.version}"}],
+        }
+        if finding.accepted_by is not None:
+            item["analysis"] = {
+                "state": "exploitable",
+                "response": ["will_not_fix"],
+                "detail": f"accepted until {finding.accepted_by.expires}: "
+                f"{finding.accepted_by.reason}",
+            }
+        vulnerabilities.append(item)
+    return {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "serialNumber": f"urn:uuid:{serial}",
+        "version": 1,
+        "metadata": {
+            "tools": {"components": [{"type": "application", "name": "pipgate"}]},
+            "component": {
+                "type": "application",
+                "name": f"pipgate-{result.target.name}",
+                "bom-ref": f"target:{result.target.name}",
+            },
+        },
+        "components": components,
+        "dependencies": [
+            {
+                "ref": f"pkg:pypi/{p.name}@{p.version}",
+                "dependsOn": sorted(
+                    f"pkg:pypi/{c.name}@{c.version}"
+                    for c in result.lock.packages
+                    if p.name in c.via
+                ),
+            }
+            for p in sorted(result.lock.packages, key=lambda p: p.name)
+        ],
+        "vulnerabilities": vulnerabilities,
+    }
+
+
+def write_reports(result: TargetAudit, folder: Path) -> None:
+    write_atomic(folder / AUDIT_NAME, json.dumps(audit_document(result), indent=2) + "\n")
+    write_atomic(folder / SBOM_NAME, json.dumps(sbom_document(result), indent=2) + "\n")
+
+
+def audit_target(
+    allowlist: Allowlist, target: Target, auditor: Auditor, output: Path | None = None
+) -> TargetAudit:
+    path = lock_path(allowlist, target, output)
+    lock = read_lock(path, target.name)
+    if lock is None:
+        raise InputError(
+            f"no lock for target {target.name} at {display_path(path)}",
+            hint="run 'pipgate lock' first",
+        )
+    audited, skipped = auditor.audit(path)
+    result = decide(
+        target,
+        lock=lock,
+        audited=audited,
+        skipped=skipped,
+        allowlist=allowlist,
+        source=auditor.source,
+    )
+    write_reports(result, path.parent)
+    return result

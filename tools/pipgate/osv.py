@@ -1,0 +1,289 @@
+"""An offline OSV database and the OSV query API served from it, for air-gapped audits.
+
+``pipgate osv-serve`` (and ``pipgate audit`` when ``policy.audit.database`` is
+set) serves ``POST /v1/query`` on 127.0.0.1 from a local OSV export: a folder
+of OSV records in JSON or YAML (such as a clone of the PyPA advisory
+database) or an ecosystem's ``all.zip``. pip-audit talks to it as to the
+public OSV API (``--osv-url``).
+
+Matching follows the OSV schema: ``versions`` lists compared as PEP 440
+versions (so ``2023.07.22`` is ``2023.7.22``), ``ECOSYSTEM`` ranges evaluated
+with their events sorted by version (several introduced/fixed pairs, in any
+order, ``last_affected`` and ``limit``), prereleases ordered as PEP 440 does,
+and withdrawn records never reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import json
+import threading
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from pipgate.errors import ExternalError, InputError
+
+ECOSYSTEM = "PyPI"
+MAX_RECORD_BYTES = 4 * 1024 * 1024
+
+
+class OsvDatabaseError(InputError):
+    """The OSV export cannot be read."""
+
+
+class OsvServerError(ExternalError):
+    """The local OSV server could not start."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Database:
+    source: str
+    records: dict[NormalizedName, tuple[dict[str, Any], ...]]
+    count: int
+    newest: str | None
+    """The newest ``modified`` (or ``published``) time of any record, as written."""
+
+    def query(self, name: str, version: str) -> list[dict[str, Any]]:
+        """The records that affect ``name`` at ``version``, withdrawn ones left out."""
+        wanted = canonicalize_name(name)
+        return [
+            record
+            for record in self.records.get(wanted, ())
+            if not record.get("withdrawn") and affects(record, wanted, version)
+        ]
+
+
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except (InvalidVersion, TypeError):
+        return None
+
+
+_ORDER = {"fixed": 0, "limit": 0, "last_affected": 1, "introduced": 2}
+
+
+def _in_range(version: Version, events: Iterable[dict[str, Any]]) -> bool:
+    parsed: list[tuple[Version | None, int, str]] = []
+    for event in events:
+        for kind, value in event.items():
+            if kind not in _ORDER:
+                continue
+            text = str(value)
+            if kind == "introduced" and text == "0":
+                parsed.append((None, _ORDER[kind], kind))  # before every version
+                continue
+            bound = _version(text)
+            if bound is not None:
+                parsed.append((bound, _ORDER[kind], kind))
+    parsed.sort(key=lambda e: (e[0] is not None, e[0] or Version("0"), e[1]))
+    affected = False
+    for bound, _, kind in parsed:
+        if kind == "introduced":
+            if bound is None or version >= bound:
+                affected = True
+        elif kind in {"fixed", "limit"}:
+            if bound is not None and version >= bound:
+                affected = False
+        elif kind == "last_affected" and bound is not None and version > bound:
+            affected = False
+    return affected
+
+
+def affects(record: dict[str, Any], name: NormalizedName, version: str) -> bool:
+    """True when the OSV ``record`` lists ``name`` ``version`` as affected."""
+    parsed = _version(version)
+    for affected in record.get("affected") or ():
+        package = affected.get("package") or {}
+        if package.get("ecosystem") != ECOSYSTEM:
+            continue
+        if canonicalize_name(str(package.get("name", ""))) != name:
+            continue
+        for listed in affected.get("versions") or ():
+            listed_version = _version(str(listed))
+            if listed_version is not None and parsed is not None:
+                if listed_version == parsed:
+                    return True
+            elif str(listed) == version:
+                return True
+        if parsed is None:
+            continue
+        for ranged in affected.get("ranges") or ():
+            if ranged.get("type") == "ECOSYSTEM" and _in_range(parsed, ranged.get("events", ())):
+                return True
+    return False
+
+
+def _records_in(path: Path) -> Iterator[tuple[str, bytes]]:
+    if path.is_file() and path.suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for member in archive.infolist():
+                    if member.filename.endswith(".json") and member.file_size <= MAX_RECORD_BYTES:
+                        yield member.filename, archive.read(member)
+        except zipfile.BadZipFile as exc:
+            raise OsvDatabaseError(f"{path} is not a readable zip archive: {exc}") from None
+        return
+    if path.is_dir():
+        for item in sorted(path.rglob("*")):
+            is_record = item.suffix in (".json", ".yaml", ".yml") and item.is_file()
+            if is_record and item.stat().st_size <= MAX_RECORD_BYTES:
+                yield str(item), item.read_bytes()
+
+        return
+    raise OsvDatabaseError(
+        f"no OSV export at {path}",
+        hint="point policy.audit.database (or --database) at a folder of OSV records "
+        "or an all.zip export",
+    )
+
+
+def load_database(path: Path) -> Database:
+    """Read every OSV record under ``path`` (a folder or an all.zip)."""
+    by_name: dict[NormalizedName, list[dict[str, Any]]] = {}
+    count = 0
+    newest: str | None = None
+    for where, data in _records_in(path):
+        try:
+            if where.endswith(".json"):
+                record = json.loads(data)
+            else:
+                # Every scalar as text: YAML would turn versions such as 0.10 into numbers.
+                record = yaml.load(data, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader is safe
+        except (ValueError, yaml.YAMLError) as exc:
+            raise OsvDatabaseError(
+                f"{where}: not a readable OSV record: {exc}", hint="fix or remove the file"
+            ) from None
+        if not isinstance(record, dict) or "id" not in record:
+            continue
+        count += 1
+        stamp = str(record.get("modified") or record.get("published") or "")
+        if stamp and (newest is None or stamp > newest):
+            newest = stamp
+        names = {
+            canonicalize_name(str((a.get("package") or {}).get("name", "")))
+            for a in record.get("affected") or ()
+            if (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
+        }
+        for name in names:
+            by_name.setdefault(name, []).append(record)
+    if count == 0:
+        raise OsvDatabaseError(
+            f"no OSV record found in {path}",
+            hint="an empty database would let every package pass: point it at a real export",
+        )
+    return Database(str(path), {k: tuple(v) for k, v in by_name.items()}, count, newest)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    database: Database
+    server_version = "pipgate-osv"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _send(self, status: int, document: object) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _read_json(self) -> object:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > 1024 * 1024:
+            return None
+        try:
+            return json.loads(self.rfile.read(length))
+        except ValueError:
+            return None
+
+    def _answer(self, query: object) -> dict[str, Any] | None:
+
+        if not isinstance(query, dict):
+            return None
+        package = query.get("package") or {}
+        name, version = package.get("name"), query.get("version")
+        if not isinstance(name, str) or not isinstance(version, str):
+            return None
+        if package.get("ecosystem", ECOSYSTEM) != ECOSYSTEM:
+            return {}
+        found = self.database.query(name, version)
+        return {"vulns": found} if found else {}
+
+    def do_POST(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        body = self._read_json()
+        if path.endswith("/v1/query"):
+            answer = self._answer(body)
+            if answer is None:
+                self._send(400, {"code": 3, "message": "expected package.name and version"})
+            else:
+                self._send(200, answer)
+        elif path.endswith("/v1/querybatch"):
+            queries = body.get("queries") if isinstance(body, dict) else None
+            if not isinstance(queries, list):
+                self._send(400, {"code": 3, "message": "expected queries"})
+                return
+            results = []
+            for query in queries:
+                answer = self._answer(query) or {}
+                results.append(
+                    {
+                        "vulns": [
+                            {"id": v["id"], "modified": v.get("modified", "")}
+                            for v in answer.get("vulns", [])
+                        ]
+                    }
+                )
+            self._send(200, {"results": results})
+        else:
+            self._send(404, {"code": 5, "message": "not found"})
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path.rsplit("/", 2)[-2:-1] == ["vulns"]:
+            wanted = path.rsplit("/", 1)[-1]
+            for records in self.database.records.values():
+                for record in records:
+                    if record.get("id") == wanted:
+                        self._send(200, record)
+                        return
+        self._send(404, {"code": 5, "message": "not found"})
+
+
+class Server:
+    """The OSV query API on 127.0.0.1, in a background thread."""
+
+    def __init__(self, database: Database, port: int = 0) -> None:
+        handler = type("Handler", (_Handler,), {"database": database})
+        try:
+            self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        except OSError as exc:
+            raise OsvServerError(
+                f"cannot serve the OSV API on 127.0.0.1:{port}: {exc.strerror}"
+            ) from None
+        self.httpd.daemon_threads = True
+        self.database = database
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/query"
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=10)
