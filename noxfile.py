@@ -2,6 +2,8 @@
 
     nox -s validate     check the allowlist (the main job until `sync` exists)
     nox -s lock         write one hashed lock per target under generated/
+    nox -s audit        audit the locks with pip-audit, failing closed
+
     nox -s bench        benchmarks against the plain tools (uses the package index)
     nox -s tests        the test suite, on every supported Python
     nox -s lint         ruff and mypy, strict
@@ -92,6 +94,13 @@ def lock(session: nox.Session) -> None:
     """Write one hashed lock per target under generated/ (pass --upgrade etc. after --)."""
     _install(session)
     session.run("pipgate", "lock", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def audit(session: nox.Session) -> None:
+    """Audit every lock with pip-audit (pass --database PATH for an offline OSV export)."""
+    _install(session)
+    session.run("pipgate", "audit", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

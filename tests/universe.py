@@ -215,6 +215,13 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("conflict-shared", "2.0"),
     # only for Python 3.12 and newer
     Dist("py312-only", "1.0", (), (), ("py3-none-any",), requires_python=">=3.12"),
+    # real names at versions with real advisories (tests/data/osv), served only here
+    Dist("requests", "2.30.0", ("certifi>=2017.4.17",)),
+    Dist("requests", "2.31.0", ("certifi>=2017.4.17",)),
+    Dist("certifi", "2022.12.7"),
+    Dist("certifi", "2023.7.22"),
+    Dist("uses-old-certifi", "1.0", ("certifi<2023",)),
+    Dist("redis", "4.5.4"),
 )
 
 
@@ -329,3 +336,80 @@ def running(server: Server) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+class InterceptingProxy:
+    """An HTTPS proxy on 127.0.0.1 that answers every request itself with one status.
+
+    It terminates TLS with a certificate issued, for whatever host the client
+    asks for, by a test CA (trustme) that the child process is told to trust,
+    so a tool's hard-wired online service can be made to answer "not found"
+    without any traffic leaving the machine.
+    """
+
+    def __init__(self, status: int = 404, body: bytes = b'{"message": "Not Found"}') -> None:
+        import ssl
+        import threading
+
+        import trustme
+
+        self.ca = trustme.CA()
+        self.status = status
+        self.body = body
+        self.hosts: list[str] = []
+        self._ssl = ssl
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def ca_bundle(self, folder: Path) -> Path:
+        path = folder / "intercepting-ca.pem"
+        self.ca.cert_pem.write_to_path(str(path))
+        return path
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(client,), daemon=True).start()
+
+    def _handle(self, client: socket.socket) -> None:
+        with contextlib.suppress(OSError), client:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            target = request.split(b" ", 2)[1].decode()
+            host = target.rsplit(":", 1)[0]
+            self.hosts.append(host)
+            client.sendall(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            context = self._ssl.SSLContext(self._ssl.PROTOCOL_TLS_SERVER)
+            self.ca.issue_cert(host).configure_cert(context)
+            with context.wrap_socket(client, server_side=True) as tls:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        return
+                    data += chunk
+                reason = {404: "Not Found", 503: "Service Unavailable"}.get(self.status, "X")
+                tls.sendall(
+                    f"HTTP/1.1 {self.status} {reason}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n".encode()
+                    + self.body
+                )
+
+    def close(self) -> None:
+        self._listener.close()

@@ -49,6 +49,15 @@ _UNREACHABLE = (
 )
 
 
+OFFLINE_HINT = (
+    "the service answered for none of them, so it is not usable from here; where no "
+    "vulnerability service is reachable, set policy.audit.database in allowlist/config.yaml "
+    "to an offline OSV export (a folder of OSV records such as a clone of the PyPA advisory "
+    "database, or an all.zip), or pass --database PATH; pipgate serves it on 127.0.0.1 for "
+    "the audit"
+)
+
+
 class AuditError(PipgateError):
     """Base of the auditor's errors."""
 
@@ -159,11 +168,11 @@ class PipAuditor(Auditor):
             if any(marker in text for marker in _UNREACHABLE):
                 raise AuditServiceError(
                     f"could not reach the vulnerability service ({self.source.description})",
-                    hint="where no vulnerability service is reachable, set "
-                    "policy.audit.database in allowlist/config.yaml to an offline OSV export "
-                    "(a folder of OSV records such as a clone of the PyPA advisory database, "
-                    "or an all.zip); pipgate serves it on 127.0.0.1 for the audit",
+                    hint=OFFLINE_HINT.replace(
+                        "the service answered for none of them, so it is not usable from here; ", ""
+                    ),
                 )
+
             raise AuditServiceError(
                 f"pip-audit gave no result (exit {result.returncode}):\n"
                 f"{redact(text.strip())[-1500:]}",
@@ -308,11 +317,20 @@ def decide(
         if name not in seen and not any(canonicalize_name(s.name) == name for s in skipped)
     ]
     if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        everything = len(problems) >= len(locked)
         raise NotAuditedError(
-            f"{len(problems)} package{'s' if len(problems) != 1 else ''} of "
-            f"{target.name} could not be audited: " + "; ".join(problems),
-            hint="a package that cannot be audited is not let through: audit against a "
-            "service that knows it (policy.audit), such as an OSV API or an offline OSV export",
+            f"{len(problems)} of {len(locked)} packages of {target.name} could not be audited "
+            f"by {source.description}: {shown}",
+            hint=(
+                OFFLINE_HINT
+                if everything
+                else "a package that cannot be audited is not let through: audit against a "
+                "service that knows it (policy.audit), such as an OSV API or an offline "
+                "OSV export"
+            ),
         )
     entries = {e.name: e for e in allowlist.packages_for(target)}
     findings = []

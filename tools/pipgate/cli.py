@@ -122,7 +122,7 @@ def _select_targets(allowlist: Allowlist, names: Sequence[str] | None) -> list[T
 
 def cmd_lock(args: argparse.Namespace) -> int:
     fmt = Format(args.format)
-    allowlist = load(Path(args.allowlist))
+    allowlist = load(Path(args.allowlist), expired_is_error=False)  # exceptions: the audit's
     targets = _select_targets(allowlist, args.target)
     locker = PipToolsLocker(allowlist.config.upstream)
     output = Path(args.output) if args.output else None
@@ -267,8 +267,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
                 f"{exception.location}: stale exception: {exception.id} matches no finding "
                 f"in {exception.package}; remove it"
             )
+    if failing and fmt is Format.JSON:
+        return ExitCode.POLICY  # the document above says why; one document per run
     if failing:
         count = sum(len(r.unaccepted) for r in failing)
+
         raise FindingsError(
             f"{count} known vulnerabilit{'y' if count == 1 else 'ies'} not accepted",
             hint="upgrade the package to a fixed version, or have security accept it in "
