@@ -16,22 +16,6 @@ from tests.universe import Server, build_universe, running, start_pypiserver, wr
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ALLOWLIST = REPO / "allowlist"
 
-CONFIG = """\
-registry: file://.registry
-upstream: null
-targets:
-  - name: py311
-    python: "3.11"
-    platforms: [manylinux_2_17_x86_64]
-  - name: py312
-    python: "3.12"
-    platforms: [manylinux_2_17_x86_64]
-policy:
-  sdists: deny
-  transitive: auto
-  min_release_age_days: 7
-"""
-
 PACKAGES = """\
 packages:
   - name: requests
@@ -69,7 +53,7 @@ class AllowlistDir:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.mkdir(parents=True)
-        self.write("config.yaml", CONFIG)
+        self.write("config.yaml", CONFIG_TEXT)
         self.write("team.yaml", PACKAGES)
 
     def write(self, name: str, text: str) -> Path:
@@ -137,7 +121,9 @@ def config_text(
     transitive: str = "auto",
     sdists: str = "deny",
     registry: str = "file://.registry",
+    min_release_age_days: int = 0,
 ) -> str:
+
     upstream_value = upstream_url if upstream_url is not None else "null"
     return f"""\
 registry: {registry}
@@ -152,7 +138,7 @@ targets:
 policy:
   sdists: {sdists}
   transitive: {transitive}
-  min_release_age_days: 0
+  min_release_age_days: {min_release_age_days}
 """
 
 
@@ -173,3 +159,7 @@ def entries(*specs: str, **options: str) -> str:
             if key.startswith(name.replace("-", "_") + "__"):
                 lines.append(f"    {key.split('__', 1)[1]}: {value}")
     return "\n".join(lines) + "\n"
+
+
+CONFIG_TEXT = config_text(None, min_release_age_days=7)
+"""A valid config.yaml for tests that need no index; its line numbers are relied on."""

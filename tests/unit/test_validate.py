@@ -10,7 +10,7 @@ import pytest
 from pipgate.allowlist import InvalidAllowlistError, RegistryKind, load
 from pipgate.errors import ExitCode, InputError
 from pipgate.problems import display_path
-from tests.conftest import EXAMPLE_ALLOWLIST, AllowlistDir
+from tests.conftest import CONFIG_TEXT, EXAMPLE_ALLOWLIST, AllowlistDir
 
 TODAY = datetime.date(2026, 11, 21)
 
@@ -619,20 +619,4 @@ packages:
     version: "2.32.3"
     reason: HTTP client
     requested_by: data-platform
-"""
-
-CONFIG_TEXT = """\
-registry: file://.registry
-upstream: null
-targets:
-  - name: py311
-    python: "3.11"
-    platforms: [manylinux_2_17_x86_64]
-  - name: py312
-    python: "3.12"
-    platforms: [manylinux_2_17_x86_64]
-policy:
-  sdists: deny
-  transitive: auto
-  min_release_age_days: 7
 """

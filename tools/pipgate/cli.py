@@ -350,44 +350,38 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
-    lock = sub.add_parser(
-        "lock", parents=[common], help="resolve one hashed lock per target with pip-compile"
-    )
-    lock.add_argument(
+    per_target = argparse.ArgumentParser(add_help=False)
+    per_target.add_argument(
         "--target",
         action="append",
         metavar="NAME",
-        help="lock only this target (repeatable; default: all)",
+        help="only this target (repeatable; default: every target)",
+    )
+    per_target.add_argument(
+        "--output",
+        metavar="DIR",
+        help="the generated/ tree (default: generated/ beside the allowlist folder)",
+    )
+
+    lock = sub.add_parser(
+        "lock",
+        parents=[common, per_target],
+        help="resolve one hashed lock per target with pip-compile",
     )
     lock.add_argument(
         "--upgrade", action="store_true", help="re-resolve even when the inputs have not changed"
     )
-    lock.add_argument(
-        "--output",
-        metavar="DIR",
-        help="where the generated/ tree goes (default: generated/ beside the allowlist folder)",
-    )
     lock.set_defaults(func=cmd_lock)
 
     audit = sub.add_parser(
-        "audit", parents=[common], help="audit every lock with pip-audit, failing closed"
-    )
-    audit.add_argument(
-        "--target",
-        action="append",
-        metavar="NAME",
-        help="audit only this target (repeatable; default: all)",
+        "audit",
+        parents=[common, per_target],
+        help="audit every lock with pip-audit, failing closed",
     )
     audit.add_argument(
         "--database",
         metavar="PATH",
         help="an offline OSV export to audit against for this run (overrides policy.audit)",
-    )
-    audit.add_argument(
-        "--output",
-        metavar="DIR",
-        help="the generated/ tree holding the locks (default: generated/ beside "
-        "the allowlist folder)",
     )
     audit.set_defaults(func=cmd_audit)
 

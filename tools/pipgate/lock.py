@@ -50,20 +50,20 @@ class LockError(PipgateError):
     """Base of the locker's errors."""
 
 
-class LockInputError(LockError, InputError):
+class _ProblemsError(LockError):
+    """A lock error that carries the problems to show, each at an allowlist entry."""
+
+    def __init__(self, message: str, problems: Sequence[Problem], *, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+
+class LockInputError(_ProblemsError, InputError):
     """The allowlist asks for something that cannot be locked (exit 2)."""
 
-    def __init__(self, message: str, problems: Sequence[Problem], *, hint: str) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = tuple(problems)
 
-
-class LockPolicyError(LockError, PolicyError):
+class LockPolicyError(_ProblemsError, PolicyError):
     """The lock breaks a policy: an unlisted transitive package, a missing wheel (exit 1)."""
-
-    def __init__(self, message: str, problems: Sequence[Problem], *, hint: str) -> None:
-        super().__init__(message, hint=hint)
-        self.problems = tuple(problems)
 
 
 class LockToolError(LockError, ExternalError):
