@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.universe import Server, build_universe, running, start_pypiserver, write_htpasswd
+from tests.universe import (
+    YANKED,
+    Server,
+    YankingFront,
+    build_universe,
+    running,
+    start_pypiserver,
+    write_htpasswd,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE_ALLOWLIST = REPO / "allowlist"
@@ -96,9 +104,14 @@ def universe_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def upstream(universe_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """pypiserver serving the test universe, open to anyone: the upstream index."""
+    """pypiserver serving the test universe, open to anyone, behind a front that yanks
+    (PEP 592) what the universe says is yanked: the upstream index."""
     with running(start_pypiserver(universe_files, tmp_path_factory.mktemp("logs"))) as server:
-        yield server
+        front = YankingFront(server, YANKED)
+        try:
+            yield front.server()
+        finally:
+            front.stop()
 
 
 @pytest.fixture

@@ -413,3 +413,63 @@ class InterceptingProxy:
 
     def close(self) -> None:
         self._listener.close()
+
+
+YANKED = {"yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1"}
+"""Files the upstream marks as yanked (PEP 592), with the reason it gives."""
+
+
+class YankingFront:
+    """A reverse proxy in front of pypiserver that adds PEP 592 ``data-yanked`` to its pages.
+
+    pypiserver cannot yank a release; a real index can, and the tests need one
+    that does. Everything else passes through unchanged.
+    """
+
+    def __init__(self, backend: Server, yanked: dict[str, str]) -> None:
+        import html
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                url = backend.root.rstrip("/") + self.path
+                try:
+                    with urllib.request.urlopen(url, timeout=30) as response:
+                        status, body = response.status, response.read()
+                        content_type = response.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as error:
+                    status, body, content_type = error.code, error.read(), "text/plain"
+                    error.close()
+                if self.path.startswith("/simple/") and status == 200:
+                    text = body.decode()
+                    for filename, reason in yanked.items():
+                        text = text.replace(
+                            f">{filename}</a>",
+                            f' data-yanked="{html.escape(reason)}">{filename}</a>',
+                        )
+                    body = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/simple/"
+        self.backend = backend
+        self.yanked = yanked
+
+    def server(self) -> Server:
+        """The front as a Server: its URL, the backend's files and process."""
+        return dataclasses.replace(self.backend, url=self.url)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

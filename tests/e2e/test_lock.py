@@ -297,3 +297,19 @@ def test_private_registry_requires_the_password(private_registry: Server) -> Non
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 200
+
+
+def test_upstream_yanks_a_release(upstream: Server) -> None:
+    from pipgate import index
+
+    files = {f.filename: f for f in index.project_files(index.Source(upstream.url), "yanked-pkg")}
+    assert files["yanked_pkg-1.0-py3-none-any.whl"].yanked == "broken build, use 1.1"
+    assert files["yanked_pkg-1.1-py3-none-any.whl"].yanked is None
+    assert all(len(f.sha256) == 64 for f in files.values())
+
+
+def test_yanked_release_is_not_chosen_unless_pinned(universe: AllowlistDir) -> None:
+    # pip skips a yanked release when a range allows it, and takes it when pinned (PEP 592).
+    universe.write("team.yaml", entries("yanked-pkg==1.0"))
+    assert lock(universe, "--target", "py311").returncode == 0
+    assert pins(universe, "py311") == {"yanked-pkg": "1.0"}
