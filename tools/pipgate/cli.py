@@ -28,12 +28,15 @@ from pipgate.audit import (
     auditor_for,
     stale_exceptions,
 )
+from pipgate.download import DownloadReport, FileCache, download_target
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
-from pipgate.lock import PipToolsLocker, lock_target
+from pipgate.lock import Lock, PipToolsLocker, lock_path, lock_target, read_lock
 from pipgate.osv import Server as OsvServer
 from pipgate.osv import load_database
 from pipgate.problems import Problem, display_path
+from pipgate.publish import publish
+from pipgate.registry import registry_for
 
 
 class Format(enum.Enum):
@@ -280,6 +283,104 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _lock_or_fail(allowlist: Allowlist, target: Target, output: Path | None) -> Lock:
+    path = lock_path(allowlist, target, output)
+    lock = read_lock(path, target.name)
+    if lock is None:
+        raise InputError(
+            f"no lock for target {target.name} at {display_path(path)}",
+            hint="run 'pipgate lock' first",
+        )
+    return lock
+
+
+def _download_all(
+    args: argparse.Namespace, allowlist: Allowlist, fmt: Format, cache: FileCache
+) -> list[DownloadReport]:
+    output = Path(args.output) if args.output else None
+    reports = []
+    for target in _select_targets(allowlist, args.target):
+        lock = _lock_or_fail(allowlist, target, output)
+        reports.append(
+            download_target(
+                allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
+            )
+        )
+    return reports
+
+
+def _download_json(reports: list[DownloadReport]) -> list[dict[str, object]]:
+    return [
+        {
+            "target": r.target,
+            "files": len(r.files),
+            "fetched": r.fetched,
+            "fetched_bytes": r.fetched_bytes,
+            "cached": r.cached,
+        }
+        for r in reports
+    ]
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    cache = FileCache(Path(args.cache) if args.cache else None)
+    reports = _download_all(args, allowlist, fmt, cache)
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "download",
+                "ok": True,
+                "targets": _download_json(reports),
+                "index_bytes": index.TRAFFIC.bytes,
+            },
+            sys.stdout,
+        )
+    else:
+        for r in reports:
+            print(
+                f"{r.target}: {len(r.files)} files, {r.fetched} fetched "
+                f"({r.fetched_bytes / 1e6:.1f} MB), {r.cached} already cached"
+            )
+    return ExitCode.OK
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    cache = FileCache(Path(args.cache) if args.cache else None)
+    reports = _download_all(args, allowlist, fmt, cache)
+    registry = registry_for(allowlist.config.registry)
+    files = [f for r in reports for f in r.files]
+    report = publish(
+        registry, files, workers=args.jobs, progress=_progress if fmt is Format.TEXT else None
+    )
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "upload",
+                "ok": True,
+                "registry": registry.describe(),
+                "downloaded": _download_json(reports),
+                "files": report.files,
+                "already_present": report.present,
+                "uploaded": report.uploaded,
+                "uploaded_bytes": report.uploaded_bytes,
+                "verified": report.verified,
+                "index_bytes": index.TRAFFIC.bytes,
+            },
+            sys.stdout,
+        )
+    else:
+        print(
+            f"{registry.describe()}: {report.files} files, {report.present} already present, "
+            f"{report.uploaded} uploaded ({report.uploaded_bytes / 1e6:.1f} MB), "
+            f"{report.verified} verified by hash"
+        )
+    return ExitCode.OK
+
+
 def cmd_osv_serve(args: argparse.Namespace) -> int:
     database = load_database(Path(args.database))
     with OsvServer(database, args.port) as server:
@@ -384,6 +485,26 @@ def _parser() -> argparse.ArgumentParser:
         help="an offline OSV export to audit against for this run (overrides policy.audit)",
     )
     audit.set_defaults(func=cmd_audit)
+
+    cache_option = argparse.ArgumentParser(add_help=False)
+    cache_option.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="the file cache (default: $PIPGATE_CACHE_DIR/files or ~/.cache/pipgate/files)",
+    )
+    download = sub.add_parser(
+        "download",
+        parents=[common, per_target, cache_option],
+        help="fetch each target's files into the cache, checked against the lock",
+    )
+    download.set_defaults(func=cmd_download)
+    upload = sub.add_parser(
+        "upload",
+        parents=[common, per_target, cache_option],
+        help="download, upload only what the registry lacks, and verify it by hash",
+    )
+    upload.add_argument("--jobs", type=int, default=4, help="parallel uploads (default: 4)")
+    upload.set_defaults(func=cmd_upload)
 
     serve = sub.add_parser(
         "osv-serve", help="serve the OSV query API on 127.0.0.1 from a local OSV export"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -35,3 +36,12 @@ def write_atomic(path: Path, data: str | bytes) -> bool:
             Path(temporary).unlink()
         raise
     return True
+
+
+def sha256_of(path: Path) -> str:
+    """The sha256 of a file, read in chunks (memory stays flat for large files)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

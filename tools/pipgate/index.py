@@ -109,7 +109,7 @@ class _Anchors(html.parser.HTMLParser):
             self.links.append(dict(attrs))
 
 
-def _from_html(text: str, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+def parse_html(text: str, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
     parser = _Anchors()
     parser.feed(text)
     out: list[tuple[str, str, str | None, str | None, str | None]] = []
@@ -132,7 +132,7 @@ def _from_html(text: str, base: str) -> list[tuple[str, str, str | None, str | N
     return out
 
 
-def _sha256_fragment(url: str) -> tuple[str, str | None]:
+def split_sha256(url: str) -> tuple[str, str | None]:
     base, _, fragment = url.partition("#")
     params = urllib.parse.parse_qs(fragment)
     digest = params.get("sha256", [None])[0]
@@ -210,7 +210,7 @@ def project_files(source: Source, project: str) -> list[IndexFile]:
                 )
             )
     else:
-        rows = _from_html(text, page)
+        rows = parse_html(text, page)
     return [_hashed(*row) for row in rows]
 
 
@@ -221,7 +221,7 @@ def _hashed(
     yanked: str | None,
     upload_time: str | None,
 ) -> IndexFile:
-    base, digest = _sha256_fragment(url)
+    base, digest = split_sha256(url)
     if digest is None:
         digest = hash_url(base)
     return IndexFile(filename, base, digest.lower(), requires_python, yanked, upload_time)
@@ -265,7 +265,7 @@ def _find_links_files(source: Source, project: str) -> list[IndexFile]:
         text, _ = _get(source.url)
     except _NotFound:
         return []
-    return [_hashed(*row) for row in _from_html(text, source.url) if _belongs(row[0], project)]
+    return [_hashed(*row) for row in parse_html(text, source.url) if _belongs(row[0], project)]
 
 
 def _belongs(filename: str, project: str) -> bool:

@@ -1,0 +1,247 @@
+"""Fetch, per target, exactly the files that target's consumers install, into a cache by sha256.
+
+pip downloads (``--no-deps --require-hashes`` with the target's platform,
+Python version, implementation and ABI; ``--only-binary=:all:`` except for
+entries marked ``sdist: true``) into a scratch folder inside the cache; each
+file is hashed again, checked against the lock, and moved into place only
+when complete. A manifest per lock digest and target records which file pip
+chose for each package, so a lock that has not changed costs no index
+traffic at all: every file it needs is already in the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from pipgate.allowlist import Allowlist, Target
+from pipgate.allowlist.model import SdistPolicy
+from pipgate.errors import ExternalError
+from pipgate.fsutil import sha256_of, write_atomic
+from pipgate.index import file_release
+from pipgate.lock import Lock, LockedPackage
+from pipgate.runner import redact, run, tool_environment
+from pipgate.toolenv import cache_dir
+
+
+class DownloadError(ExternalError):
+    """A file could not be fetched, or did not match the lock (exit 3)."""
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class CachedFile:
+    name: str
+    """The project, normalised."""
+    version: str
+    filename: str
+    sha256: str
+    path: Path
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadReport:
+    target: str
+    files: tuple[CachedFile, ...]
+    fetched: int
+    fetched_bytes: int
+    cached: int
+
+
+class FileCache:
+    """Files by sha256: ``<root>/sha256/<ab>/<digest>/<filename>``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or cache_dir() / "files"
+
+    def _folder(self, digest: str) -> Path:
+        return self.root / "sha256" / digest[:2] / digest
+
+    def get(self, digest: str) -> Path | None:
+        folder = self._folder(digest)
+        if not folder.is_dir():
+            return None
+        for item in folder.iterdir():
+            if not item.name.startswith("."):
+                return item
+        return None
+
+    def scratch(self) -> tempfile.TemporaryDirectory[str]:
+        """A folder on the cache's file system, so that moving into place is a rename."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryDirectory(prefix=".download-", dir=self.root)
+
+    def add(self, source: Path, digest: str) -> Path:
+        """Move ``source`` (already checked to hash to ``digest``) into the cache."""
+        folder = self._folder(digest)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / source.name
+        source.replace(target)
+        return target
+
+    def manifest_path(self, lock: Lock, target: Target) -> Path:
+        return self.root / "manifests" / f"{target.name}-{lock.digest.split(':')[-1]}.json"
+
+
+def _requirement_lines(packages: Sequence[LockedPackage]) -> str:
+    lines = []
+    for package in packages:
+        hashes = " ".join(f"--hash=sha256:{h}" for h in package.hashes)
+        lines.append(f"{package.name}=={package.version} {hashes}")
+    return "\n".join(lines) + "\n"
+
+
+def pip_download_args(target: Target, *, binary_only: bool) -> list[str]:
+    major, minor = target.python.split(".")
+    args = [
+        "--no-deps",
+        "--require-hashes",
+        "--python-version",
+        f"{major}{minor}",
+        "--implementation",
+        target.implementation,
+        "--abi",
+        f"{target.implementation}{major}{minor}",
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+    ]
+    for platform in target.platforms:
+        args += ["--platform", platform]
+    args += ["--only-binary=:all:"] if binary_only else ["--prefer-binary"]
+    return args
+
+
+def download_target(
+    allowlist: Allowlist,
+    target: Target,
+    lock: Lock,
+    cache: FileCache,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> DownloadReport:
+    manifest_path = cache.manifest_path(lock, target)
+    known = _read_manifest(manifest_path, cache)
+    if known is not None:
+        return DownloadReport(target.name, tuple(sorted(known)), 0, 0, len(known))
+
+    sdist_ok = {e.name for e in allowlist.packages_for(target) if e.sdist}
+    if allowlist.config.policy.sdists is SdistPolicy.ALLOW:
+        sdist_ok = {p.name for p in lock.packages}
+    groups = [
+        ([p for p in lock.packages if p.name not in sdist_ok], True),
+        ([p for p in lock.packages if p.name in sdist_ok], False),
+    ]
+    files: list[CachedFile] = []
+    fetched = fetched_bytes = 0
+    by_name = {p.name: p for p in lock.packages}
+    with cache.scratch() as scratch:
+        folder = Path(scratch)
+        for packages, binary_only in groups:
+            if not packages:
+                continue
+            if progress is not None:
+                progress(f"{target.name}: downloading {len(packages)} packages")
+            requirements = folder / f"requirements-{binary_only}.txt"
+            requirements.write_text(_requirement_lines(packages), encoding="utf-8")
+            out = folder / f"files-{binary_only}"
+            out.mkdir()
+            args = [
+                "-m",
+                "pip",
+                "download",
+                *pip_download_args(target, binary_only=binary_only),
+                "--dest",
+                str(out),
+                "--progress-bar",
+                "off",
+                "-r",
+                str(requirements),
+            ]
+            upstream = allowlist.config.upstream
+            if upstream:
+                args += ["--index-url", upstream]
+            result = run(
+                [sys.executable, *args], env=tool_environment(isolate_pip=upstream is not None)
+            )
+            if result.returncode != 0:
+                raise DownloadError(
+                    f"pip download failed for target {target.name}:\n"
+                    f"{redact(result.output.strip())[-1500:]}",
+                    hint="a hash mismatch means the index serves a different file than the "
+                    "lock records: nothing was kept; check the index, or re-lock on purpose",
+                )
+            for item in sorted(out.iterdir()):
+                files.append(_admit(item, by_name, cache))
+                fetched += 1
+                fetched_bytes += files[-1].size
+    names = {f.name for f in files}
+    missing = sorted(p.name for p in lock.packages if p.name not in names)
+    if missing:
+        raise DownloadError(f"pip downloaded no file for {', '.join(missing)} ({target.name})")
+    _write_manifest(manifest_path, files)
+    return DownloadReport(target.name, tuple(sorted(files)), fetched, fetched_bytes, 0)
+
+
+def _admit(
+    item: Path, by_name: Mapping[NormalizedName, LockedPackage], cache: FileCache
+) -> CachedFile:
+    release = file_release(item.name)
+    digest = sha256_of(item)
+    package = by_name.get(release[0]) if release else None
+    if package is None or digest not in package.hashes:
+        item.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{item.name} (sha256 {digest}) does not match the lock; it was not kept",
+            hint="the index serves a file the lock does not record: check the index",
+        )
+    size = item.stat().st_size
+    path = cache.add(item, digest)
+    return CachedFile(package.name, package.version, path.name, digest, path, size)
+
+
+def _read_manifest(path: Path, cache: FileCache) -> list[CachedFile] | None:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+    files = []
+    for item in document.get("files", []):
+        digest = str(item["sha256"])
+        found = cache.get(digest)
+        if found is None or found.name != item["filename"]:
+            return None
+        files.append(
+            CachedFile(
+                canonicalize_name(item["name"]),
+                str(item["version"]),
+                found.name,
+                digest,
+                found,
+                found.stat().st_size,
+            )
+        )
+    return files
+
+
+def _write_manifest(path: Path, files: Sequence[CachedFile]) -> None:
+    document = {
+        "files": [
+            {"name": f.name, "version": f.version, "filename": f.filename, "sha256": f.sha256}
+            for f in sorted(files)
+        ]
+    }
+    write_atomic(path, json.dumps(document, indent=1) + "\n")
+
+
+def remove_cached(cache: FileCache, digest: str) -> None:
+    """Drop one file from the cache (used when a cached file no longer hashes right)."""
+    shutil.rmtree(cache.root / "sha256" / digest[:2] / digest, ignore_errors=True)
