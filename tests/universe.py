@@ -473,3 +473,100 @@ class YankingFront:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class FaultyFront:
+    """A reverse proxy in front of the registry that misbehaves on uploads, as scheduled.
+
+    Each POST takes the next action from ``schedule`` (then ``pass``):
+    ``503`` answers 503 and forwards nothing; ``cut`` reads half the body and
+    drops the connection (nothing reaches the registry); ``drop`` forwards the
+    upload and drops the connection before answering (it did reach the
+    registry); ``slow`` forwards it and answers only after ``delay`` seconds.
+    GETs pass through.
+    """
+
+    def __init__(self, backend: Server, schedule: list[str], delay: float = 30) -> None:
+        import http.server
+        import threading
+
+        import requests
+
+        self.schedule = list(schedule)
+        self.seen: list[str] = []
+        lock = threading.Lock()
+        front = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def _headers(self) -> dict[str, str]:
+                return {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "content-type", "accept")
+                }
+
+            def _reply(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                response = requests.get(
+                    backend.root.rstrip("/") + self.path,
+                    headers=self._headers(),
+                    timeout=30,
+                    allow_redirects=False,
+                )
+                self._reply(
+                    response.status_code,
+                    response.content,
+                    response.headers.get("Content-Type", "text/html"),
+                )
+
+            def do_POST(self) -> None:
+                with lock:
+                    action = front.schedule.pop(0) if front.schedule else "pass"
+                    front.seen.append(action)
+                length = int(self.headers.get("Content-Length") or 0)
+                if action == "cut":
+                    self.rfile.read(length // 2)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                body = self.rfile.read(length)
+                if action == "503":
+                    self._reply(503, b"try later", "text/plain")
+                    return
+                response = requests.post(
+                    backend.root.rstrip("/") + self.path,
+                    data=body,
+                    headers=self._headers(),
+                    timeout=60,
+                )
+                if action == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if action == "slow":
+                    time.sleep(delay)
+                self._reply(
+                    response.status_code,
+                    response.content,
+                    response.headers.get("Content-Type", "text/plain"),
+                )
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

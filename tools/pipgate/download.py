@@ -4,27 +4,27 @@ pip downloads (``--no-deps --require-hashes`` with the target's platform,
 Python version, implementation and ABI; ``--only-binary=:all:`` except for
 entries marked ``sdist: true``) into a scratch folder inside the cache; each
 file is hashed again, checked against the lock, and moved into place only
-when complete. A manifest per lock digest and target records which file pip
-chose for each package, so a lock that has not changed costs no index
-traffic at all: every file it needs is already in the cache.
+when complete. The file pip chose for each package is found again by its
+hash, so a lock that has not changed costs no index traffic at all: every
+file it needs is already in the cache.
+
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName
 
 from pipgate.allowlist import Allowlist, Target
 from pipgate.allowlist.model import SdistPolicy
 from pipgate.errors import ExternalError
-from pipgate.fsutil import sha256_of, write_atomic
+from pipgate.fsutil import sha256_of
 from pipgate.index import file_release
 from pipgate.lock import Lock, LockedPackage
 from pipgate.runner import redact, run, tool_environment
@@ -86,9 +86,6 @@ class FileCache:
         source.replace(target)
         return target
 
-    def manifest_path(self, lock: Lock, target: Target) -> Path:
-        return self.root / "manifests" / f"{target.name}-{lock.digest.split(':')[-1]}.json"
-
 
 def _requirement_lines(packages: Sequence[LockedPackage]) -> str:
     lines = []
@@ -128,19 +125,36 @@ def download_target(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> DownloadReport:
-    manifest_path = cache.manifest_path(lock, target)
-    known = _read_manifest(manifest_path, cache)
-    if known is not None:
-        return DownloadReport(target.name, tuple(sorted(known)), 0, 0, len(known))
+    """Make the cache hold one installable file per locked package; fetch only what it lacks.
+
+    A package whose lock hashes name a cached file costs nothing: no pip run, no index
+    page. The lock's hashes are only those of files the target can install, so a cached
+    file with one of them is a file the target's consumers install.
+    """
+    files: list[CachedFile] = []
+    wanted: list[LockedPackage] = []
+    for package in lock.packages:
+        found = next(((h, p) for h in sorted(package.hashes) if (p := cache.get(h))), None)
+        if found is None:
+            wanted.append(package)
+        else:
+            digest, path = found
+            files.append(
+                CachedFile(
+                    package.name, package.version, path.name, digest, path, path.stat().st_size
+                )
+            )
+    cached = len(files)
+    if not wanted:
+        return DownloadReport(target.name, tuple(sorted(files)), 0, 0, cached)
 
     sdist_ok = {e.name for e in allowlist.packages_for(target) if e.sdist}
     if allowlist.config.policy.sdists is SdistPolicy.ALLOW:
         sdist_ok = {p.name for p in lock.packages}
     groups = [
-        ([p for p in lock.packages if p.name not in sdist_ok], True),
-        ([p for p in lock.packages if p.name in sdist_ok], False),
+        ([p for p in wanted if p.name not in sdist_ok], True),
+        ([p for p in wanted if p.name in sdist_ok], False),
     ]
-    files: list[CachedFile] = []
     fetched = fetched_bytes = 0
     by_name = {p.name: p for p in lock.packages}
     with cache.scratch() as scratch:
@@ -149,7 +163,10 @@ def download_target(
             if not packages:
                 continue
             if progress is not None:
-                progress(f"{target.name}: downloading {len(packages)} packages")
+                progress(
+                    f"{target.name}: downloading {len(packages)} of "
+                    f"{len(lock.packages)} packages ({cached} already cached)"
+                )
             requirements = folder / f"requirements-{binary_only}.txt"
             requirements.write_text(_requirement_lines(packages), encoding="utf-8")
             out = folder / f"files-{binary_only}"
@@ -187,8 +204,7 @@ def download_target(
     missing = sorted(p.name for p in lock.packages if p.name not in names)
     if missing:
         raise DownloadError(f"pip downloaded no file for {', '.join(missing)} ({target.name})")
-    _write_manifest(manifest_path, files)
-    return DownloadReport(target.name, tuple(sorted(files)), fetched, fetched_bytes, 0)
+    return DownloadReport(target.name, tuple(sorted(files)), fetched, fetched_bytes, cached)
 
 
 def _admit(
@@ -206,40 +222,6 @@ def _admit(
     size = item.stat().st_size
     path = cache.add(item, digest)
     return CachedFile(package.name, package.version, path.name, digest, path, size)
-
-
-def _read_manifest(path: Path, cache: FileCache) -> list[CachedFile] | None:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None
-    files = []
-    for item in document.get("files", []):
-        digest = str(item["sha256"])
-        found = cache.get(digest)
-        if found is None or found.name != item["filename"]:
-            return None
-        files.append(
-            CachedFile(
-                canonicalize_name(item["name"]),
-                str(item["version"]),
-                found.name,
-                digest,
-                found,
-                found.stat().st_size,
-            )
-        )
-    return files
-
-
-def _write_manifest(path: Path, files: Sequence[CachedFile]) -> None:
-    document = {
-        "files": [
-            {"name": f.name, "version": f.version, "filename": f.filename, "sha256": f.sha256}
-            for f in sorted(files)
-        ]
-    }
-    write_atomic(path, json.dumps(document, indent=1) + "\n")
 
 
 def remove_cached(cache: FileCache, digest: str) -> None:

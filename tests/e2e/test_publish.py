@@ -1,0 +1,217 @@
+"""`pipgate download` and `pipgate upload` end to end, against real registries on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
+from tests.universe import FaultyFront, Server, running, start_pypiserver
+
+PACKAGES = ("diamond-top==1.0", "cycle-x==1.0", "multi-file==1.0")
+
+
+def upload(allowlist: AllowlistDir, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_pipgate("upload", "--allowlist", str(allowlist.path), "--format", "json", *args)
+
+
+def report(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+def fetched(document: dict[str, object]) -> int:
+    targets = document["downloaded"]
+    assert isinstance(targets, list)
+    return sum(int(t["fetched"]) for t in targets)
+
+
+@pytest.fixture
+def own_upstream(universe_files: Path, tmp_path: Path) -> Iterator[Server]:
+    """An upstream of this test's own, so that a test can stop it."""
+    with running(start_pypiserver(universe_files, tmp_path / "upstream-logs")) as server:
+        yield server
+
+
+@pytest.fixture
+def to_registry(
+    allowlist: AllowlistDir,
+    own_upstream: Server,
+    private_registry: Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AllowlistDir:
+    assert private_registry.username and private_registry.password
+    monkeypatch.setenv("PIPGATE_REGISTRY_USERNAME", private_registry.username)
+    monkeypatch.setenv("PIPGATE_REGISTRY_PASSWORD", private_registry.password)
+    allowlist.write("config.yaml", config_text(own_upstream.url, registry=private_registry.root))
+    allowlist.write("team.yaml", entries(*PACKAGES))
+    locked = run_pipgate("lock", "--allowlist", str(allowlist.path))
+    assert locked.returncode == 0, locked.stdout + locked.stderr
+    return allowlist
+
+
+def test_first_sync_uploads_everything_then_nothing(
+    to_registry: AllowlistDir, own_upstream: Server, private_registry: Server
+) -> None:
+    first = report(upload(to_registry))
+    # diamond (4) + cycle (2) + one multi-file wheel per target (2)
+    assert (first["files"], first["uploaded"], first["already_present"]) == (8, 8, 0)
+    assert first["verified"] == 8
+    assert sorted(p.name for p in private_registry.packages.iterdir()) == sorted(
+        p.name for p in private_registry.packages.iterdir() if not p.name.startswith(".")
+    )
+    assert len(list(private_registry.packages.iterdir())) == 8
+    # With nothing new, nothing moves, and upstream is not even asked: stop it.
+    own_upstream.stop()
+    second = report(upload(to_registry))
+    assert (second["uploaded"], second["already_present"], fetched(second)) == (0, 8, 0)
+    assert second["verified"] == 8
+
+
+def test_one_new_package_moves_only_its_files(
+    to_registry: AllowlistDir, private_registry: Server
+) -> None:
+    report(upload(to_registry))
+    to_registry.write("more.yaml", entries("chain-a==1.0"))
+    assert run_pipgate("lock", "--allowlist", str(to_registry.path)).returncode == 0
+    after = report(upload(to_registry))
+    # chain-a, chain-b, chain-c: pure wheels shared by both targets.
+    assert after["uploaded"] == 3 and after["already_present"] == 8
+    assert fetched(after) == 3  # the second target finds them in the cache by hash
+    assert after["verified"] == 11
+
+
+def test_wrong_hash_in_registry_fails_and_changes_nothing(
+    to_registry: AllowlistDir, private_registry: Server
+) -> None:
+    report(upload(to_registry))
+    victim = next(private_registry.packages.glob("cycle_x-*.whl"))
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    before = {p.name: p.read_bytes() for p in private_registry.packages.iterdir()}
+    result = upload(to_registry)
+    assert result.returncode == 3
+    assert "holds cycle_x-1.0-py3-none-any.whl with sha256" in result.stdout + result.stderr
+    assert {p.name: p.read_bytes() for p in private_registry.packages.iterdir()} == before
+
+
+def test_faults_still_end_verified(
+    to_registry: AllowlistDir, private_registry: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    front = FaultyFront(private_registry, ["503", "cut", "drop", "slow", "503"], delay=20)
+    try:
+        config = (to_registry.path / "config.yaml").read_text()
+        to_registry.write("config.yaml", config.replace(private_registry.root, front.root))
+        monkeypatch.setenv("PIPGATE_UPLOAD_TIMEOUT", "5")
+        result = upload(to_registry, "--jobs", "2")
+    finally:
+        front.stop()
+    document = report(result)
+    assert document["verified"] == 8 and document["uploaded"] == 8
+    assert {"503", "cut", "drop", "slow"} <= set(front.seen)
+    assert len(list(private_registry.packages.iterdir())) == 8
+
+
+def test_killed_midway_then_finished_by_running_again(
+    to_registry: AllowlistDir, private_registry: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    front = FaultyFront(private_registry, ["pass", "pass", "slow", "slow"], delay=60)
+    try:
+        config = (to_registry.path / "config.yaml").read_text()
+        to_registry.write("config.yaml", config.replace(private_registry.root, front.root))
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipgate",
+                "upload",
+                "--allowlist",
+                str(to_registry.path),
+                "--jobs",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(front.seen) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(front.seen) >= 3, "the upload never got going"
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        partial = len(list(private_registry.packages.iterdir()))
+        assert 2 <= partial < 8
+        front.schedule.clear()
+        document = report(upload(to_registry))
+    finally:
+        front.stop()
+    assert document["verified"] == 8
+    assert document["uploaded"] == 8 - int(document["already_present"])  # type: ignore[call-overload]
+    assert int(document["already_present"]) >= 2  # type: ignore[call-overload]
+
+
+def test_file_registry_serves_pip(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", config_text(upstream.url))
+    allowlist.write("team.yaml", entries(*PACKAGES))
+    assert run_pipgate("lock", "--allowlist", str(allowlist.path)).returncode == 0
+    document = report(upload(allowlist))
+    assert document["verified"] == 8
+    registry = allowlist.path.parent / ".registry"
+    page = (registry / "simple" / "multi-file" / "index.html").read_text()
+    assert page.count("#sha256=") == 2
+    assert (registry / "simple" / "index.html").read_text().count("<a href") == 8 - 1
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--dest",
+            str(tmp_path / "d"),
+            "--index-url",
+            (registry / "simple").as_uri() + "/",
+            "diamond-top==1.0",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_download_hash_mismatch_keeps_nothing(
+    allowlist: AllowlistDir, upstream: Server, universe_files: Path, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", config_text(upstream.url))
+    allowlist.write("team.yaml", entries("chain-c==1.0"))
+    assert (
+        run_pipgate("lock", "--allowlist", str(allowlist.path), "--target", "py311").returncode == 0
+    )
+    lock = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
+    text = lock.read_text()
+    lock.write_text(text.replace(text.split("--hash=sha256:")[1][:64], "0" * 64))
+    cache = tmp_path / "cache"
+    result = run_pipgate(
+        "download", "--allowlist", str(allowlist.path), "--target", "py311", "--cache", str(cache)
+    )
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    kept = [p for p in cache.rglob("*") if p.is_file() and "manifests" not in p.parts]
+    assert kept == []
+    shutil.rmtree(cache, ignore_errors=True)
