@@ -52,6 +52,9 @@ def isolated_environment(
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PYTHONNOUSERSITE", "1")
     monkeypatch.setenv("PIPGATE_CACHE_DIR", str(tool_cache))
+    # Retries back off 1 s, 2 s, 4 s... in real use; the fault tests need not wait that long.
+    monkeypatch.setenv("PIPGATE_RETRY_BACKOFF", "0.05")
+
     return home
 
 

@@ -21,7 +21,18 @@ PACKAGES = ("diamond-top==1.0", "cycle-x==1.0", "multi-file==1.0")
 
 
 def upload(allowlist: AllowlistDir, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_pipgate("upload", "--allowlist", str(allowlist.path), "--format", "json", *args)
+    # Each test its own file cache: what another test fetched must not count here.
+    cache = allowlist.path.parent / "file-cache"
+    return run_pipgate(
+        "upload",
+        "--allowlist",
+        str(allowlist.path),
+        "--format",
+        "json",
+        "--cache",
+        str(cache),
+        *args,
+    )
 
 
 def report(result: subprocess.CompletedProcess[str]) -> dict[str, object]:

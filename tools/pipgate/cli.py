@@ -354,8 +354,13 @@ def cmd_upload(args: argparse.Namespace) -> int:
     registry = registry_for(allowlist.config.registry)
     files = [f for r in reports for f in r.files]
     report = publish(
-        registry, files, workers=args.jobs, progress=_progress if fmt is Format.TEXT else None
+        registry,
+        files,
+        workers=args.jobs,
+        backoff=float(os.environ.get("PIPGATE_RETRY_BACKOFF") or 1.0),
+        progress=_progress if fmt is Format.TEXT else None,
     )
+
     if fmt is Format.JSON:
         _emit_json(
             {

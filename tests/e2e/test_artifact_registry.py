@@ -1,0 +1,117 @@
+"""The artifact-registry:// backend against a local stand-in of Artifact Registry and OAuth.
+
+google-auth reads a real service-account key whose token_uri points at the
+stand-in's token endpoint, which checks the signed assertion and issues
+short-lived tokens; the stand-in repository accepts only a current token.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.artifact_registry import StandIn
+from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
+from tests.universe import Server
+
+REGISTRY = "artifact-registry://europe-west1/test-project/approved"
+PACKAGES = ("diamond-top==1.0", "cycle-x==1.0", "chain-a==1.0")  # 9 files
+
+
+def sync(allowlist: AllowlistDir) -> subprocess.CompletedProcess[str]:
+    cache = allowlist.path.parent / "file-cache"
+    return run_pipgate(
+        "upload",
+        "--allowlist",
+        str(allowlist.path),
+        "--format",
+        "json",
+        "--jobs",
+        "1",
+        "--target",
+        "py311",
+        "--cache",
+        str(cache),
+    )
+
+
+def stand_in_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: float) -> StandIn:
+    stand_in = StandIn(tmp_path / "artifact-registry", **options)  # type: ignore[arg-type]
+    key = stand_in.service_account_file(tmp_path / "sa-key.json")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    monkeypatch.setenv("PIPGATE_ARTIFACT_REGISTRY_ENDPOINT", stand_in.endpoint)
+    return stand_in
+
+
+@pytest.fixture
+def locked(allowlist: AllowlistDir, upstream: Server) -> AllowlistDir:
+    allowlist.write("config.yaml", config_text(upstream.url, registry=REGISTRY))
+    allowlist.write("team.yaml", entries(*PACKAGES))
+    result = run_pipgate("lock", "--allowlist", str(allowlist.path), "--target", "py311")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return allowlist
+
+
+def test_sync_with_refresh_before_expiry(
+    locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tokens said to live 301 s: inside pipgate's 5-minute margin after a second, so
+    # they are renewed before they expire, and the repository never refuses one.
+    stand_in = stand_in_for(
+        tmp_path, monkeypatch, claimed_lifetime=301, real_lifetime=301, upload_delay=0.6
+    )
+    try:
+        result = sync(locked)
+    finally:
+        stand_in.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    assert (document["uploaded"], document["verified"]) == (9, 9)
+    assert stand_in.uploads == 9
+    assert stand_in.refused == 0
+    assert stand_in.token_requests >= 2
+
+
+def test_sync_that_outlives_a_token_refreshes_on_401(
+    locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tokens said to live an hour, but the repository takes each for 2 s only: the
+    # sync outlives them, is refused, gets a new token and finishes.
+    stand_in = stand_in_for(
+        tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=2, upload_delay=0.6
+    )
+    try:
+        result = sync(locked)
+        assert result.returncode == 0, result.stdout + result.stderr
+        again = sync(locked)
+    finally:
+        stand_in.stop()
+    document = json.loads(result.stdout)
+    assert (document["uploaded"], document["verified"]) == (9, 9)
+    assert stand_in.refused >= 1
+    assert stand_in.token_requests >= 2
+    assert json.loads(again.stdout)["uploaded"] == 0
+    assert "ya29." not in result.stdout + result.stderr
+
+
+def test_forged_key_gets_no_token(
+    locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    try:
+        other = StandIn(tmp_path / "other", claimed_lifetime=3600, real_lifetime=3600)
+        forged = json.loads(other.service_account_file(tmp_path / "other.json").read_text())
+        other.stop()
+        real = json.loads(Path(str(tmp_path / "sa-key.json")).read_text())
+        real["private_key"] = forged["private_key"]
+        (tmp_path / "sa-key.json").write_text(json.dumps(real))
+        result = sync(locked)
+    finally:
+        stand_in.stop()
+    assert result.returncode == 3
+    assert stand_in.uploads == 0
+    assert "cannot get an access token" in result.stderr
+    assert "BEGIN PRIVATE KEY" not in result.stdout + result.stderr
