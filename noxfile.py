@@ -69,7 +69,9 @@ def _install(session: nox.Session, *extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after --)."""
     _install(session, "test")
-    session.run("pytest", *session.posargs)
+    # Two workers: the machines have two cores, and most tests wait on subprocesses.
+    session.run("pytest", "-n", "2", *session.posargs)
+
 
 
 @nox.session(python=TOOL_PYTHON)
