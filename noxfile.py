@@ -73,7 +73,6 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "-n", "2", *session.posargs)
 
 
-
 @nox.session(python=TOOL_PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff (lint and format) and mypy in strict mode; the schemas must be current."""

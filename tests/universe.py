@@ -41,6 +41,7 @@ class Dist:
     sdist: bool = False
     requires_python: str | None = None
     license: str | None = "MIT"
+    metadata_version: str = "2.1"
 
     @property
     def module(self) -> str:
@@ -48,7 +49,11 @@ class Dist:
 
 
 def _metadata(dist: Dist) -> str:
-    lines = ["Metadata-Version: 2.1", f"Name: {dist.name}", f"Version: {dist.version}"]
+    lines = [
+        f"Metadata-Version: {dist.metadata_version}",
+        f"Name: {dist.name}",
+        f"Version: {dist.version}",
+    ]
     if dist.license:
         lines.append(f"License: {dist.license}")
     if dist.requires_python:
@@ -222,6 +227,8 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("certifi", "2023.7.22"),
     Dist("uses-old-certifi", "1.0", ("certifi<2023",)),
     Dist("redis", "4.5.4"),
+    # Metadata-Version 2.0, as old bdist_wheel wrote it: twine 7 refuses to upload it
+    Dist("old-metadata", "1.0", metadata_version="2.0"),
 )
 
 

@@ -226,3 +226,30 @@ def test_download_hash_mismatch_keeps_nothing(
     kept = [p for p in cache.rglob("*") if p.is_file() and "manifests" not in p.parts]
     assert kept == []
     shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_wheel_twine_refuses_still_reaches_the_registry(
+    allowlist: AllowlistDir,
+    own_upstream: Server,
+    private_registry: Server,
+    universe_files: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wheel = universe_files / "old_metadata-1.0-py3-none-any.whl"
+    refused = subprocess.run(
+        [sys.executable, "-m", "twine", "check", str(wheel)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode != 0, "this twine accepts Metadata-Version 2.0: test is moot"
+    assert private_registry.username and private_registry.password
+    monkeypatch.setenv("PIPGATE_REGISTRY_USERNAME", private_registry.username)
+    monkeypatch.setenv("PIPGATE_REGISTRY_PASSWORD", private_registry.password)
+    allowlist.write("config.yaml", config_text(own_upstream.url, registry=private_registry.root))
+    allowlist.write("team.yaml", entries("old-metadata==1.0"))
+    assert run_pipgate("lock", "--allowlist", str(allowlist.path)).returncode == 0
+    document = report(upload(allowlist))
+    assert (document["uploaded"], document["verified"]) == (1, 1)
+    stored = private_registry.packages / wheel.name
+    assert stored.read_bytes() == wheel.read_bytes()

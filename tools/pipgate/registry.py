@@ -460,8 +460,12 @@ def legacy_upload_fields(path: Path, sha256: str) -> list[tuple[str, str]]:
     return fields
 
 
-class MultipartFile(io.RawIOBase):
-    """A multipart/form-data body read in chunks: the file is never held in memory."""
+class MultipartFile:
+    """A multipart/form-data body read in chunks: the file is never held in memory.
+
+    Not an ``io`` object on purpose: requests treats iterables as streams of
+    unknown length and would send them chunked.
+    """
 
     def __init__(self, fields: list[tuple[str, str]], path: Path) -> None:
         self.boundary = "pipgate-" + uuid.uuid4().hex
@@ -479,6 +483,7 @@ class MultipartFile(io.RawIOBase):
         self._handle: io.BufferedReader | None = None
         self._index = 0
         self._offset = 0
+        self._position = 0
 
     @property
     def content_type(self) -> str:
@@ -487,10 +492,16 @@ class MultipartFile(io.RawIOBase):
     def __len__(self) -> int:
         return self._length
 
-    def readable(self) -> bool:
-        return True
+    def tell(self) -> int:
+        return self._position
 
     def read(self, size: int = -1) -> bytes:
+        chunk = self._read(size)
+        self._position += len(chunk)
+        return chunk
+
+    def _read(self, size: int) -> bytes:
+
         size = 1 << 16 if size is None or size < 0 else size
         while self._index < len(self._parts):
             part = self._parts[self._index]
