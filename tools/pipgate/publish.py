@@ -6,8 +6,8 @@ state of a file is unknown, so it is reconciled by hash: the same hash means
 the upload happened; another hash is a conflict that stops the run and
 changes nothing; no file means it is tried again, with backoff. A file the
 registry holds under the same name with another hash is never overwritten.
-Finally the registry's index is read again and every file must be there
-with the right hash.
+Finally the index pages of the projects that received files are read again,
+and every file must be listed with the right hash.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pipgate.download import CachedFile
 from pipgate.errors import ExternalError
 from pipgate.fsutil import sha256_of
-from pipgate.registry import Registry, RegistryConflictError, RegistryError, UploadRefusedError
+from pipgate.registry import (
+    Held,
+    Registry,
+    RegistryConflictError,
+    RegistryError,
+    UploadRefusedError,
+)
 
 ATTEMPTS = 5
 BACKOFF = 1.0
@@ -127,7 +133,10 @@ def publish(
                 for future in futures:
                     future.cancel()
                 raise
-    verified = verify(registry, wanted)
+        # The pages of projects that received files are read again; the others were read
+        # moments ago and nothing was sent to them.
+        held.update(registry.list(sorted({f.name for f in missing})))
+    verified = _check(held, wanted)
     return PublishReport(
         len(wanted), len(wanted) - len(missing), len(missing), uploaded_bytes, verified
     )
@@ -135,7 +144,10 @@ def publish(
 
 def verify(registry: Registry, files: Sequence[CachedFile]) -> int:
     """Read the registry's index again: every file must be listed with its sha256."""
-    held = registry.list(sorted({f.name for f in files}))
+    return _check(registry.list(sorted({f.name for f in files})), files)
+
+
+def _check(held: Mapping[str, Held], files: Sequence[CachedFile]) -> int:
     wrong = []
     for cached in files:
         found = held.get(cached.filename)

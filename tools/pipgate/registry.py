@@ -18,6 +18,7 @@ index, so that only missing files are uploaded and the result is verified.
 from __future__ import annotations
 
 import abc
+import concurrent.futures
 import dataclasses
 import datetime
 import email.parser
@@ -44,6 +45,7 @@ from pipgate.fsutil import sha256_of, write_atomic
 from pipgate.runner import ToolError, redact, run, tool_environment
 from pipgate.urls import redact_url
 
+LIST_WORKERS = 8
 ENDPOINT_OVERRIDE = "PIPGATE_ARTIFACT_REGISTRY_ENDPOINT"
 """Points artifact-registry:// at another host (a test stand-in or a proxy)."""
 
@@ -184,8 +186,13 @@ class Credentials(abc.ABC):
 
 
 class EnvironmentCredentials(Credentials):
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    """A user name and password from the environment, else from keyring for the registry URL."""
+
+    def __init__(self, url: str, environ: Mapping[str, str] | None = None) -> None:
+        self.url = url
         self.environ = environ if environ is not None else os.environ
+        self._keyring: tuple[str, str] | None = None
+        self._asked_keyring = False
 
     def get(self) -> tuple[str, str] | None:
         for user_key, password_key in (
@@ -195,7 +202,25 @@ class EnvironmentCredentials(Credentials):
             user, password = self.environ.get(user_key), self.environ.get(password_key)
             if user and password:
                 return user, password
-        return None
+        if not self._asked_keyring:
+            self._keyring, self._asked_keyring = _from_keyring(self.url), True
+        return self._keyring
+
+
+def _from_keyring(url: str) -> tuple[str, str] | None:
+    """keyring's credential for ``url`` (as pip and twine look it up), or None."""
+    import keyring  # noqa: PLC0415 - only where no credential is in the environment
+    import keyring.errors  # noqa: PLC0415
+
+    netloc = urllib.parse.urlsplit(url).netloc
+    for service in (url, netloc):
+        try:
+            found = keyring.get_credential(service, None)
+        except keyring.errors.KeyringError:
+            return None
+        if found is not None and found.username and found.password:
+            return found.username, found.password
+    return None
 
 
 class GoogleCredentials(Credentials):
@@ -316,31 +341,36 @@ class HttpRegistry(Registry):
         return response
 
     def list(self, projects: Iterable[str]) -> dict[str, Held]:
+        # One page per project, read a few at a time: a no-op sync is mostly this.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
+            pages = list(pool.map(self._list_project, projects))
+        return {name: held for page in pages for name, held in page.items()}
+
+    def _list_project(self, project: str) -> dict[str, Held]:
         held: dict[str, Held] = {}
-        for project in projects:
-            url = self.simple_url.rstrip("/") + f"/{project}/"
-            response = self._get(url)
-            if response.status_code == 404:
-                continue
-            if response.status_code in (401, 403):
+        url = self.simple_url.rstrip("/") + f"/{project}/"
+        response = self._get(url)
+        if response.status_code == 404:
+            return held
+        if response.status_code in (401, 403):
+            raise RegistryError(
+                f"the registry refused to list {project} (HTTP {response.status_code})",
+                hint="set PIPGATE_REGISTRY_USERNAME and PIPGATE_REGISTRY_PASSWORD (or "
+                "TWINE_USERNAME/TWINE_PASSWORD), or store them in keyring",
+            )
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"the registry answered HTTP {response.status_code} for {redact_url(url)}"
+            )
+        for name, link, *_ in index.parse_html(response.text, url):
+            _, digest = index.split_sha256(link)
+            if digest is None:
                 raise RegistryError(
-                    f"the registry refused to list {project} (HTTP {response.status_code})",
-                    hint="set PIPGATE_REGISTRY_USERNAME and PIPGATE_REGISTRY_PASSWORD (or "
-                    "TWINE_USERNAME/TWINE_PASSWORD), or store them in keyring",
+                    f"the registry lists {name} without a sha256",
+                    hint="pipgate verifies by hash; configure the index to publish "
+                    "sha256 fragments",
                 )
-            if response.status_code >= 400:
-                raise RegistryError(
-                    f"the registry answered HTTP {response.status_code} for {redact_url(url)}"
-                )
-            for name, link, *_ in index.parse_html(response.text, url):
-                _, digest = index.split_sha256(link)
-                if digest is None:
-                    raise RegistryError(
-                        f"the registry lists {name} without a sha256",
-                        hint="pipgate verifies by hash; configure the index to publish "
-                        "sha256 fragments",
-                    )
-                held[name] = Held(name, digest.lower())
+            held[name] = Held(name, digest.lower())
         return held
 
     def upload(self, path: Path, sha256: str) -> None:
@@ -389,7 +419,7 @@ def registry_for(spec: RegistrySpec) -> Registry:
     if spec.kind is RegistryKind.FILE:
         return FileRegistry(spec)
     if spec.kind is RegistryKind.HTTP:
-        return HttpRegistry(spec, EnvironmentCredentials())
+        return HttpRegistry(spec, EnvironmentCredentials(spec.url))
     override = os.environ.get(ENDPOINT_OVERRIDE)
     upload = spec.upload_url
     if override:
