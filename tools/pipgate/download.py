@@ -13,9 +13,11 @@ file it needs is already in the cache.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -187,7 +189,9 @@ def download_target(
             if upstream:
                 args += ["--index-url", upstream]
             result = run(
-                [sys.executable, *args], env=tool_environment(isolate_pip=upstream is not None)
+                [sys.executable, *args],
+                env=tool_environment(isolate_pip=upstream is not None),
+                on_line=_counter(target.name, len(packages), progress),
             )
             if result.returncode != 0:
                 raise DownloadError(
@@ -205,6 +209,32 @@ def download_target(
     if missing:
         raise DownloadError(f"pip downloaded no file for {', '.join(missing)} ({target.name})")
     return DownloadReport(target.name, tuple(sorted(files)), fetched, fetched_bytes, cached)
+
+
+_FETCHING = re.compile(
+    r"^\s*(?:Downloading|Using cached)\s+(?P<what>\S+)(?:\s+\((?P<size>[^)]*)\))?"
+)
+
+
+def _counter(
+    target: str, total: int, progress: Callable[[str], None] | None
+) -> Callable[[str], None] | None:
+    """A reader of pip's output that reports each file it fetches as ``[i/N] file (size)``."""
+    if progress is None:
+        return None
+    count = 0
+
+    def on_line(line: str) -> None:
+        nonlocal count
+        match = _FETCHING.match(line)
+        if match is None:
+            return
+        count += 1
+        name = urllib.parse.unquote(match["what"].rsplit("/", 1)[-1].partition("#")[0])
+        size = f" ({match['size']})" if match["size"] else ""
+        progress(f"{target}: [{count}/{total}] {name}{size}")
+
+    return on_line
 
 
 def _admit(

@@ -12,7 +12,9 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from pipgate.errors import ExternalError
@@ -53,10 +55,17 @@ def run(
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 1800,
+    on_line: Callable[[str], None] | None = None,
 ) -> Result:
-    """Run a tool and capture its output. Never raises for a non-zero exit code."""
+    """Run a tool and capture its output. Never raises for a non-zero exit code.
+
+    With ``on_line``, each line of standard output is passed on as it comes (for
+    progress); standard error is still captured whole.
+    """
     argv = tuple(str(a) for a in args)
     try:
+        if on_line is not None:
+            return _run_streaming(argv, env, cwd, timeout, on_line)
         completed = subprocess.run(
             argv,
             env=dict(env) if env is not None else None,
@@ -78,6 +87,53 @@ def run(
             hint="check the network and the index, then run again",
         ) from None
     return Result(argv, completed.returncode, completed.stdout, completed.stderr)
+
+
+def _run_streaming(
+    argv: tuple[str, ...],
+    env: Mapping[str, str] | None,
+    cwd: Path | None,
+    timeout: float,
+    on_line: Callable[[str], None],
+) -> Result:
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            argv,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+        ) as process,
+    ):
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            process.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        lines = []
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+            returncode = process.wait()
+        except BaseException:
+            process.kill()
+            raise
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(argv, timeout)
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", "replace")
+    return Result(argv, returncode, "".join(lines), stderr)
 
 
 def tool_environment(
