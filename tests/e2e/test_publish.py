@@ -253,3 +253,79 @@ def test_wheel_twine_refuses_still_reaches_the_registry(
     assert (document["uploaded"], document["verified"]) == (1, 1)
     stored = private_registry.packages / wheel.name
     assert stored.read_bytes() == wheel.read_bytes()
+
+
+KEYRING_BACKEND = '''
+import keyring.backend
+import keyring.credentials
+
+
+class Keyring(keyring.backend.KeyringBackend):
+    """A keyring that knows one registry's credential, for the tests."""
+
+    priority = 10
+
+    def get_credential(self, service, username):
+        if service.startswith({root!r}) or service == {netloc!r}:
+            return keyring.credentials.SimpleCredential({username!r}, {password!r})
+        return None
+
+    def get_password(self, service, username):
+        found = self.get_credential(service, username)
+        return found.password if found is not None else None
+
+    def set_password(self, service, username, password):
+        raise NotImplementedError
+
+    def delete_password(self, service, username):
+        raise NotImplementedError
+'''
+
+
+def test_registry_credentials_from_keyring(
+    allowlist: AllowlistDir,
+    own_upstream: Server,
+    private_registry: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    allowlist.write("config.yaml", config_text(own_upstream.url, registry=private_registry.root))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    assert run_pipgate("lock", "--allowlist", str(allowlist.path)).returncode == 0
+    # No credential anywhere: the registry refuses, and the message says where they go.
+    refused = upload(allowlist, "--target", "py311")
+    assert refused.returncode == 3
+    assert "keyring" in refused.stderr and "Traceback" not in refused.stderr
+    folder = tmp_path / "keyring-backend"
+    folder.mkdir()
+    (folder / "testkeyring.py").write_text(
+        KEYRING_BACKEND.format(
+            root=private_registry.root,
+            netloc=private_registry.root.split("/")[2],
+            username=private_registry.username,
+            password=private_registry.password,
+        )
+    )
+    monkeypatch.setenv("PYTHONPATH", str(folder))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "testkeyring.Keyring")
+    document = report(upload(allowlist, "--target", "py311"))
+    assert (document["uploaded"], document["verified"]) == (3, 3)
+    assert len(list(private_registry.packages.iterdir())) == 3
+
+
+def test_download_counts_files_then_needs_no_index(
+    allowlist: AllowlistDir, own_upstream: Server, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", config_text(own_upstream.url))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    assert run_pipgate("lock", "--allowlist", str(allowlist.path)).returncode == 0
+    args = ("download", "--allowlist", str(allowlist.path), "--cache", str(tmp_path / "c"))
+    first = run_pipgate(*args, "--target", "py311")
+    assert first.returncode == 0, first.stderr
+    assert "py311: [3/3] chain_" in first.stderr  # a counter per file pip fetches
+    assert "py311: 3 files, 3 fetched" in first.stdout
+    own_upstream.stop()
+    second = run_pipgate(*args)  # both targets; py312 needs the same pure wheels
+    assert second.returncode == 0, second.stderr
+    assert "py311: 3 files, 0 fetched (0.0 MB), 3 already cached" in second.stdout
+    assert "py312: 3 files, 0 fetched (0.0 MB), 3 already cached" in second.stdout
