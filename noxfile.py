@@ -3,8 +3,10 @@
     nox -s validate     check the allowlist (the main job until `sync` exists)
     nox -s lock         write one hashed lock per target under generated/
     nox -s audit        audit the locks with pip-audit, failing closed
+    nox -s download     fetch each target's files into the cache, hash-checked
+    nox -s upload       upload what the registry lacks, then verify it by hash
 
-    nox -s bench        benchmarks against the plain tools (uses the package index)
+    nox -s bench        benchmarks against the plain tools (locking uses the package index)
     nox -s tests        the test suite, on every supported Python
     nox -s lint         ruff and mypy, strict
     nox -s schemas      regenerate the JSON Schemas of the allowlist files
@@ -105,9 +107,25 @@ def audit(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOL_PYTHON, default=False)
-def bench(session: nox.Session) -> None:
-    """Benchmarks against the plain tools, on the example allowlist (needs the index)."""
+def download(session: nox.Session) -> None:
+    """Fetch every target's locked files into the cache, checked against the lock."""
     _install(session)
+    session.run("pipgate", "download", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def upload(session: nox.Session) -> None:
+    """Upload what the registry lacks and verify it by hash (credentials from the environment)."""
+    _install(session)
+    session.run("pipgate", "upload", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the plain tools: publishing (local servers), then locking the
+    example allowlist (needs the package index). Pass --check after -- to fail on a miss."""
+    _install(session, "test")  # pypiserver and the test universe's wheel builder
+    session.run("python", "benchmarks/bench_publish.py", *session.posargs)
     session.run("python", "benchmarks/bench_lock.py", *session.posargs)
 
 

@@ -42,6 +42,8 @@ class Dist:
     requires_python: str | None = None
     license: str | None = "MIT"
     metadata_version: str = "2.1"
+    payload: int = 0
+    """Bytes of incompressible data the wheel carries (for benchmarks of large files)."""
 
     @property
     def module(self) -> str:
@@ -86,14 +88,42 @@ def build_wheel(dist: Dist, tag: str, folder: Path) -> Path:
             f"Root-Is-Purelib: {'true' if tag.endswith('-any') else 'false'}\nTag: {tag}\n\n"
         ).encode(),
     }
-    record = [_record_line(p, d) for p, d in files.items()] + [f"{info}/RECORD,,"]
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    record = [_record_line(p, d) for p, d in files.items()]
     path = folder / f"{module}-{dist.version}-{tag}.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in files.items():
             info_ = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
             archive.writestr(info_, data)
+        if dist.payload:
+            record.append(_write_payload(archive, f"{module}/payload.bin", dist))
+        record.append(f"{info}/RECORD,,")
+        archive.writestr(
+            zipfile.ZipInfo(f"{info}/RECORD", date_time=(2024, 1, 1, 0, 0, 0)),
+            ("\n".join(record) + "\n").encode(),
+        )
     return path
+
+
+def _write_payload(archive: zipfile.ZipFile, name: str, dist: Dist) -> str:
+    """Write ``dist.payload`` bytes of seeded pseudo-random data in chunks; its RECORD line."""
+    digest = hashlib.sha256()
+    seed = hashlib.sha256(f"{dist.name}-{dist.version}".encode()).digest()
+    info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_STORED  # random data does not compress
+    remaining = dist.payload
+    with archive.open(info, "w", force_zip64=remaining > (1 << 31)) as handle:
+        counter = 0
+        while remaining > 0:
+            block = b"".join(
+                hashlib.sha512(seed + (counter * 4096 + i).to_bytes(8, "big")).digest()
+                for i in range(4096)
+            )[:remaining]
+            handle.write(block)
+            digest.update(block)
+            remaining -= len(block)
+            counter += 1
+    encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return f"{name},sha256={encoded},{dist.payload}"
 
 
 _BACKEND = '''\
@@ -490,7 +520,9 @@ class FaultyFront:
     drops the connection (nothing reaches the registry); ``drop`` forwards the
     upload and drops the connection before answering (it did reach the
     registry); ``slow`` forwards it and answers only after ``delay`` seconds.
-    GETs pass through.
+    GETs pass through. With an empty schedule it is a plain pass-through proxy
+    that counts bytes: ``bytes_served`` (GET answers) and ``bytes_received``
+    (POST bodies), as the benchmarks use it.
     """
 
     def __init__(self, backend: Server, schedule: list[str], delay: float = 30) -> None:
@@ -499,8 +531,11 @@ class FaultyFront:
 
         import requests
 
+        self.backend = backend
         self.schedule = list(schedule)
         self.seen: list[str] = []
+        self.bytes_served = 0
+        self.bytes_received = 0
         lock = threading.Lock()
         front = self
 
@@ -531,6 +566,8 @@ class FaultyFront:
                     timeout=30,
                     allow_redirects=False,
                 )
+                with lock:
+                    front.bytes_served += len(response.content)
                 self._reply(
                     response.status_code,
                     response.content,
@@ -548,6 +585,8 @@ class FaultyFront:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
                 body = self.rfile.read(length)
+                with lock:
+                    front.bytes_received += len(body)
                 if action == "503":
                     self._reply(503, b"try later", "text/plain")
                     return
