@@ -620,3 +620,35 @@ packages:
     reason: HTTP client
     requested_by: data-platform
 """
+
+
+# -- the bootstrap set -----------------------------------------------------------------------------
+
+
+def test_bootstrap_names_a_package_file_and_targets(allowlist: AllowlistDir) -> None:
+    allowlist.write(
+        "config.yaml", CONFIG_TEXT + "bootstrap:\n  file: team.yaml\n  targets: [py312]\n"
+    )
+    loaded = load(allowlist.path, today=TODAY)
+    assert loaded.config.bootstrap is not None
+    assert [e.name for e in loaded.bootstrap_packages()] == ["requests"]
+    py311, py312 = loaded.config.targets
+    assert not loaded.config.bootstrap.enabled_for(py311)
+    assert loaded.config.bootstrap.enabled_for(py312)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("  file: missing.yaml\n", "the bootstrap file missing.yaml does not exist in allowlist/"),
+        ("  file: config.yaml\n", "'config.yaml' is not a package file name"),
+        ("  file: ../team.yaml\n", "'../team.yaml' is not a package file name"),
+        ("  file: team.yaml\n  targets: [py310]\n", "bootstrap names target 'py310'"),
+    ],
+)
+def test_bad_bootstrap(allowlist: AllowlistDir, body: str, fragment: str) -> None:
+    lines = CONFIG_TEXT.count("\n")
+    allowlist.write("config.yaml", CONFIG_TEXT + "bootstrap:\n" + body)
+    name, line, text = one_problem(allowlist)
+    assert name == "config.yaml" and line in (lines + 2, lines + 3)
+    assert fragment in text

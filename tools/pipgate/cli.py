@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipgate import __version__, index
+from pipgate import __version__, index, render
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
@@ -28,6 +28,7 @@ from pipgate.audit import (
     auditor_for,
     stale_exceptions,
 )
+from pipgate.bundle import default_path, write_bundle
 from pipgate.download import DownloadReport, FileCache, download_target
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
@@ -386,6 +387,157 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _manifests(
+    args: argparse.Namespace, allowlist: Allowlist, fmt: Format
+) -> list[render.Manifest]:
+    """Each selected target's files (downloaded where the cache lacks them), in install order."""
+    cache = FileCache(Path(args.cache) if args.cache else None)
+    output = Path(args.output) if args.output else None
+    manifests = []
+    for target in _select_targets(allowlist, args.target):
+        lock = _lock_or_fail(allowlist, target, output)
+        report = download_target(
+            allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
+        )
+        manifests.append(render.build_manifest(allowlist, target, lock, report.files))
+    return manifests
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    folder = render.output_folder(allowlist, Path(args.output) if args.output else None)
+    registry = allowlist.config.registry
+    files = {
+        folder / render.PIP_CONF: render.render_pip_conf(registry),
+        folder / render.UV_TOML: render.render_uv_toml(registry),
+    }
+    for manifest in _manifests(args, allowlist, fmt):
+        for name, text in render.target_files(manifest).items():
+            files[folder / manifest.target.name / name] = text
+    written = render.write(files, dry_run=args.dry_run)
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "render",
+                "ok": True,
+                "dry_run": args.dry_run,
+                "files": [{"path": display_path(w.path), "changed": w.changed} for w in written],
+            },
+            sys.stdout,
+        )
+    else:
+        verb = "would write" if args.dry_run else "wrote"
+        for item in written:
+            if item.changed:
+                print(f"{verb} {display_path(item.path)}")
+        unchanged = sum(not w.changed for w in written)
+        print(f"{verb} {len(written) - unchanged} files, {unchanged} unchanged")
+    return ExitCode.OK
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    targets = _select_targets(allowlist, args.target)
+    only = None
+    if args.bootstrap:
+        bootstrap = allowlist.config.bootstrap
+        if bootstrap is None:
+            raise InputError(
+                f"{display_path(allowlist.config.path)} configures no bootstrap set",
+                hint="add 'bootstrap: {file: bootstrap.yaml}' naming the package file of "
+                "keyring and its registry backend",
+            )
+        targets = [t for t in targets if bootstrap.enabled_for(t)]
+        if not targets:
+            raise InputError(
+                "the bootstrap bundle is enabled for none of the selected targets",
+                hint=f"bootstrap.targets at {bootstrap.location} lists the targets",
+            )
+        only = [e.name for e in allowlist.bootstrap_packages()]
+    if args.out and len(targets) > 1:
+        raise InputError("--out names one bundle; choose one --target")
+    cache = FileCache(Path(args.cache) if args.cache else None)
+    output = Path(args.output) if args.output else None
+    bundles = []
+    for target in targets:
+        lock = _lock_or_fail(allowlist, target, output)
+        report = download_target(
+            allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
+        )
+        manifest = render.build_manifest(allowlist, target, lock, report.files, only=only)
+        out = (
+            Path(args.out)
+            if args.out
+            else default_path(allowlist.root, manifest, bootstrap=args.bootstrap)
+        )
+        command = f"pipgate bundle{' --bootstrap' if args.bootstrap else ''} --target {target.name}"
+        write_bundle(manifest, out, command)
+        size = sum(f.size for f in manifest.files)
+        bundles.append(
+            {
+                "target": target.name,
+                "path": display_path(out),
+                "files": len(manifest.files),
+                "bytes": size,
+            }
+        )
+        if fmt is Format.TEXT:
+            print(
+                f"{target.name}: {display_path(out)}: {len(manifest.files)} files "
+                f"({size / 1e6:.1f} MB)"
+            )
+    if fmt is Format.JSON:
+        _emit_json({"command": "bundle", "ok": True, "bundles": bundles}, sys.stdout)
+    return ExitCode.OK
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _stdout_file() -> Path | None:
+    """The regular file standard output is redirected to, where the system tells."""
+    try:
+        link = Path(f"/proc/self/fd/{sys.stdout.fileno()}")
+        return link.readlink() if link.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_pip_conf(args: argparse.Namespace) -> int:
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    key_path = Path(args.json_key)
+    try:
+        key = key_path.read_bytes()
+    except OSError as error:
+        raise InputError(
+            f"cannot read {args.json_key}: {error.strerror}", hint="check the key's path"
+        ) from None
+    text = render.render_composer_pip_conf(allowlist.config.registry, key, args.json_key)
+    repository = allowlist.root
+    target = Path(args.output) if args.output else _stdout_file()
+    if target is not None and _inside(target, repository):
+        raise InputError(
+            f"refusing to write a pip.conf holding a key inside the repository "
+            f"({display_path(target)})",
+            hint="print it to the terminal or write it outside the repository, then upload "
+            "it to the Composer environment's bucket",
+        )
+    print(
+        "pipgate: warning: this pip.conf holds a service-account key; never commit or log it",
+        file=sys.stderr,
+    )
+    if args.output:
+        fd = os.open(args.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+    return ExitCode.OK
+
+
 def cmd_osv_serve(args: argparse.Namespace) -> int:
     database = load_database(Path(args.database))
     with OsvServer(database, args.port) as server:
@@ -510,6 +662,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     upload.add_argument("--jobs", type=int, default=4, help="parallel uploads (default: 4)")
     upload.set_defaults(func=cmd_upload)
+
+    render_parser = sub.add_parser(
+        "render",
+        parents=[common, per_target, cache_option],
+        help="write pip.conf, uv.toml and each target's install order and offline installers",
+    )
+    render_parser.add_argument(
+        "--dry-run", action="store_true", help="write nothing; say which files would change"
+    )
+    render_parser.set_defaults(func=cmd_render)
+
+    bundle = sub.add_parser(
+        "bundle",
+        parents=[common, per_target, cache_option],
+        help="pack a target's files with their install order and installer, for no index",
+    )
+    bundle.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="only the bootstrap set of config.yaml (keyring and its registry backend)",
+    )
+    bundle.add_argument(
+        "--out",
+        metavar="PATH",
+        help="a .tar.gz archive, or else a folder "
+        "(default: dist/pipgate-[bootstrap-]TARGET.tar.gz)",
+    )
+    bundle.set_defaults(func=cmd_bundle)
+
+    pip_conf = sub.add_parser(
+        "pip-conf",
+        parents=[common],
+        help="print a pip.conf embedding a service-account key, for Cloud Composer",
+    )
+    pip_conf.add_argument(
+        "--json-key", required=True, metavar="KEY.json", help="the service-account key file"
+    )
+    pip_conf.add_argument(
+        "--output", metavar="FILE", help="write it here (mode 0600), never inside the repository"
+    )
+    pip_conf.set_defaults(func=cmd_pip_conf)
 
     serve = sub.add_parser(
         "osv-serve", help="serve the OSV query API on 127.0.0.1 from a local OSV export"

@@ -27,11 +27,9 @@ import io
 import os
 import shutil
 import sys
-import tarfile
 import threading
 import urllib.parse
 import uuid
-import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, parse_
 
 from pipgate import index
 from pipgate.allowlist import RegistryKind, RegistrySpec
+from pipgate.distmeta import metadata_text
 from pipgate.errors import ExternalError, InputError
 from pipgate.fsutil import sha256_of, write_atomic
 from pipgate.runner import ToolError, redact, run, tool_environment
@@ -95,7 +94,7 @@ class Registry(abc.ABC):
 
 def _requires_python(path: Path) -> str | None:
     """``Requires-Python`` from a wheel's METADATA or an sdist's PKG-INFO."""
-    text = _metadata_text(path)
+    text = metadata_text(path)
     if text is None:
         return None
     return email.parser.Parser().parsestr(text, headersonly=True).get("Requires-Python")
@@ -429,27 +428,9 @@ def registry_for(spec: RegistrySpec) -> Registry:
     )
 
 
-def _metadata_text(path: Path) -> str | None:
-    try:
-        if path.name.endswith(".whl"):
-            with zipfile.ZipFile(path) as archive:
-                for name in archive.namelist():
-                    if name.count("/") == 1 and name.endswith(".dist-info/METADATA"):
-                        return archive.read(name).decode("utf-8", "replace")
-        elif path.name.endswith((".tar.gz", ".tgz")):
-            with tarfile.open(path) as archive:
-                for member in archive.getmembers():
-                    if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
-                        handle = archive.extractfile(member)
-                        return None if handle is None else handle.read().decode("utf-8", "replace")
-    except (zipfile.BadZipFile, tarfile.TarError, OSError):
-        return None
-    return None
-
-
 def twine_refuses(path: Path) -> str | None:
     """Why twine would refuse ``path``'s metadata (it validates it with packaging), or None."""
-    text = _metadata_text(path)
+    text = metadata_text(path)
     if text is None:
         return None
     raw, unparsed = parse_email(text)
@@ -465,7 +446,7 @@ def twine_refuses(path: Path) -> str | None:
 
 def legacy_upload_fields(path: Path, sha256: str) -> list[tuple[str, str]]:
     """The form fields of the legacy upload API, from the file's own metadata."""
-    text = _metadata_text(path) or ""
+    text = metadata_text(path) or ""
     headers = email.parser.Parser().parsestr(text, headersonly=True)
     release = index.file_release(path.name)
     if release is None:

@@ -14,6 +14,7 @@ from pipgate.allowlist.model import (
     Allowlist,
     AuditPolicy,
     AuditService,
+    Bootstrap,
     Config,
     PackageEntry,
     Policy,
@@ -173,11 +174,58 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
     upstream = _upstream(record, problems)
     targets = _targets(record, problems)
     policy = _policy(record, root, problems)
+    bootstrap = _bootstrap(record, path.parent, targets, problems)
     if len(problems) > before or registry is None or not record.complete:
         return None
     return Config(
-        path=path, registry=registry, upstream=upstream, targets=tuple(targets), policy=policy
+        path=path,
+        registry=registry,
+        upstream=upstream,
+        targets=tuple(targets),
+        policy=policy,
+        bootstrap=bootstrap,
     )
+
+
+def _bootstrap(
+    record: Record, folder: Path, targets: Sequence[Target], problems: Problems
+) -> Bootstrap | None:
+    found = record.values.get("bootstrap")
+    if found is None or not isinstance(found.value, Record):
+        return None
+    item = found.value
+    name = item.text("file")
+    if name is None:
+        return None
+    ok = True
+    if "/" in name or "\\" in name or name in RESERVED or not name.endswith(".yaml"):
+        problems.add(
+            item.where("file"),
+            f"'{name}' is not a package file name",
+            "name a file of allowlist/ such as bootstrap.yaml",
+        )
+        ok = False
+    elif not (folder / name).is_file():
+        problems.add(
+            item.where("file"),
+            f"the bootstrap file {name} does not exist in {folder.name}/",
+            "create it with the keyring packages, or name an existing package file",
+        )
+        ok = False
+    known = [t.name for t in targets]
+    chosen = []
+    for value in _texts(item, "targets"):
+        if value.value not in known:
+            problems.add(
+                value.location,
+                f"bootstrap names target '{value.value}', which config.yaml does not define",
+                f"use one of {', '.join(known)}",
+            )
+            ok = False
+        chosen.append(str(value.value))
+    if not ok:
+        return None
+    return Bootstrap(file=name, targets=tuple(chosen), location=item.location)
 
 
 def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | None:

@@ -93,12 +93,25 @@ class Target:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Bootstrap:
+    file: str
+    """The package file's name under allowlist/."""
+    targets: tuple[str, ...]
+    """Empty: every target."""
+    location: Location
+
+    def enabled_for(self, target: Target) -> bool:
+        return not self.targets or target.name in self.targets
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Config:
     path: Path
     registry: RegistrySpec
     upstream: str | None
     targets: tuple[Target, ...]
     policy: Policy
+    bootstrap: Bootstrap | None = None
 
     def target(self, name: str) -> Target | None:
         for target in self.targets:
@@ -167,3 +180,9 @@ class Allowlist:
 
     def packages_for(self, target: Target) -> tuple[PackageEntry, ...]:
         return tuple(p for p in self.packages if p.applies_to(target))
+
+    def bootstrap_packages(self) -> tuple[PackageEntry, ...]:
+        """The entries of the bootstrap file; empty when no bootstrap is configured."""
+        if self.config.bootstrap is None:
+            return ()
+        return tuple(p for p in self.packages if p.location.path.name == self.config.bootstrap.file)

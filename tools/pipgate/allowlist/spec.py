@@ -147,6 +147,26 @@ POLICY = MapSpec(
     ),
 )
 
+BOOTSTRAP = MapSpec(
+    title="bootstrap",
+    description="The set a machine with no internet installs first, from a bundle, so that pip "
+    "can authenticate to the registry (keyring and its Artifact Registry backend).",
+    fields=(
+        Field(
+            "file",
+            Kind.TEXT,
+            "The package file under allowlist/ whose entries (and what they need) make the bundle.",
+            required=True,
+        ),
+        Field(
+            "targets",
+            Kind.TEXT_LIST,
+            "The targets a bundle is made for (default: every target).",
+            min_items=1,
+        ),
+    ),
+)
+
 CONFIG = MapSpec(
     title="pipgate config.yaml",
     description="Where approved packages go, where they come from, and for which targets.",
@@ -171,6 +191,7 @@ CONFIG = MapSpec(
             children=TARGET,
         ),
         Field("policy", Kind.MAP, "Policy settings.", children=POLICY),
+        Field("bootstrap", Kind.MAP, "The offline bootstrap bundle.", children=BOOTSTRAP),
     ),
 )
 
