@@ -329,3 +329,23 @@ def test_download_counts_files_then_needs_no_index(
     assert second.returncode == 0, second.stderr
     assert "py311: 3 files, 0 fetched (0.0 MB), 3 already cached" in second.stdout
     assert "py312: 3 files, 0 fetched (0.0 MB), 3 already cached" in second.stdout
+
+
+def test_download_takes_wheels_for_older_glibc_too(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    # A manylinux_2_28 machine installs manylinux_2_17 wheels; the lock knows it, and pip
+    # download must be told, since pip expands only the legacy manylinux aliases itself.
+    config = config_text(upstream.url).replace("manylinux_2_17_x86_64", "manylinux_2_28_x86_64")
+    allowlist.write("config.yaml", config)
+    allowlist.write("team.yaml", entries("multi-file==1.0"))
+    assert run_pipgate("lock", "--allowlist", str(allowlist.path)).returncode == 0
+    result = run_pipgate(
+        "download", "--allowlist", str(allowlist.path), "--cache", str(tmp_path / "c")
+    )
+    assert result.returncode == 0, result.stderr
+    cached = sorted(p.name for p in (tmp_path / "c").rglob("*.whl"))
+    assert cached == [
+        "multi_file-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "multi_file-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+    ]

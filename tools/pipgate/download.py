@@ -30,6 +30,7 @@ from pipgate.fsutil import sha256_of
 from pipgate.index import file_release
 from pipgate.lock import Lock, LockedPackage
 from pipgate.runner import redact, run, tool_environment
+from pipgate.targettags import expand_platform
 from pipgate.toolenv import cache_dir
 
 
@@ -113,7 +114,11 @@ def pip_download_args(target: Target, *, binary_only: bool) -> list[str]:
         "--abi",
         "none",
     ]
-    for platform in target.platforms:
+    # Every tag the target accepts: pip expands only the legacy manylinux aliases itself,
+    # so --platform manylinux_2_28_x86_64 alone would refuse a manylinux_2_17 wheel that
+    # such a machine installs (and that the lock therefore holds).
+    platforms = dict.fromkeys(p for platform in target.platforms for p in expand_platform(platform))
+    for platform in platforms:
         args += ["--platform", platform]
     args += ["--only-binary=:all:"] if binary_only else ["--prefer-binary"]
     return args
