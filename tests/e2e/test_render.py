@@ -69,6 +69,25 @@ def generated(allowlist: AllowlistDir) -> Path:
     return allowlist.path.parent / "generated"
 
 
+def make_bundle(allowlist: AllowlistDir, target: str, tmp_path: Path) -> Path:
+    """``pipgate bundle`` of one target into a folder."""
+    bundle = tmp_path / "bundle"
+    ok(
+        run_pipgate(
+            "bundle",
+            "--allowlist",
+            str(allowlist.path),
+            "--target",
+            target,
+            "--out",
+            str(bundle),
+            "--cache",
+            str(tmp_path / "cache"),
+        )
+    )
+    return bundle
+
+
 def manifest_lines(allowlist: AllowlistDir, target: str) -> list[str]:
     text = (generated(allowlist) / target / "install-order.txt").read_text()
     return [line for line in text.splitlines() if line and not line.startswith("#")]
@@ -146,20 +165,7 @@ def test_manifest_installs_line_by_line_with_no_index(
     synced: AllowlistDir, tmp_path: Path, case: tuple[str, str, str, str]
 ) -> None:
     target, python, present, absent = case
-    bundle = tmp_path / "bundle"
-    ok(
-        run_pipgate(
-            "bundle",
-            "--allowlist",
-            str(synced.path),
-            "--target",
-            target,
-            "--out",
-            str(bundle),
-            "--cache",
-            str(tmp_path / "cache"),
-        )
-    )
+    bundle = make_bundle(synced, target, tmp_path)
     lines = manifest_lines(synced, target)
     assert any(present in line for line in lines) and not any(absent in line for line in lines)
     interpreter = venv(python, tmp_path / "env")
@@ -207,20 +213,7 @@ def test_manifest_installs_line_by_line_with_no_index(
 
 
 def test_offline_installer_refuses_a_tampered_file(synced: AllowlistDir, tmp_path: Path) -> None:
-    bundle = tmp_path / "bundle"
-    ok(
-        run_pipgate(
-            "bundle",
-            "--allowlist",
-            str(synced.path),
-            "--target",
-            "py311",
-            "--out",
-            str(bundle),
-            "--cache",
-            str(tmp_path / "cache"),
-        )
-    )
+    bundle = make_bundle(synced, "py311", tmp_path)
     victim = next((bundle / "files").glob("chain_c-*.whl"))
     victim.write_bytes(victim.read_bytes() + b"\0")
     interpreter = venv("3.11", tmp_path / "env")

@@ -33,6 +33,7 @@ from pipgate.download import DownloadReport, FileCache, download_target
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
 from pipgate.lock import Lock, PipToolsLocker, lock_path, lock_target, read_lock
+from pipgate.names import NormalizedName
 from pipgate.osv import Server as OsvServer
 from pipgate.osv import load_database
 from pipgate.problems import Problem, display_path
@@ -388,18 +389,22 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def _manifests(
-    args: argparse.Namespace, allowlist: Allowlist, fmt: Format
+    args: argparse.Namespace,
+    allowlist: Allowlist,
+    fmt: Format,
+    targets: Sequence[Target],
+    only: Sequence[NormalizedName] | None = None,
 ) -> list[render.Manifest]:
-    """Each selected target's files (downloaded where the cache lacks them), in install order."""
+    """Each target's files (downloaded where the cache lacks them), in install order."""
     cache = FileCache(Path(args.cache) if args.cache else None)
     output = Path(args.output) if args.output else None
     manifests = []
-    for target in _select_targets(allowlist, args.target):
+    for target in targets:
         lock = _lock_or_fail(allowlist, target, output)
         report = download_target(
             allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
         )
-        manifests.append(render.build_manifest(allowlist, target, lock, report.files))
+        manifests.append(render.build_manifest(allowlist, target, lock, report.files, only=only))
     return manifests
 
 
@@ -412,7 +417,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         folder / render.PIP_CONF: render.render_pip_conf(registry),
         folder / render.UV_TOML: render.render_uv_toml(registry),
     }
-    for manifest in _manifests(args, allowlist, fmt):
+    for manifest in _manifests(args, allowlist, fmt, _select_targets(allowlist, args.target)):
         for name, text in render.target_files(manifest).items():
             files[folder / manifest.target.name / name] = text
     written = render.write(files, dry_run=args.dry_run)
@@ -458,15 +463,9 @@ def cmd_bundle(args: argparse.Namespace) -> int:
         only = [e.name for e in allowlist.bootstrap_packages()]
     if args.out and len(targets) > 1:
         raise InputError("--out names one bundle; choose one --target")
-    cache = FileCache(Path(args.cache) if args.cache else None)
-    output = Path(args.output) if args.output else None
     bundles = []
-    for target in targets:
-        lock = _lock_or_fail(allowlist, target, output)
-        report = download_target(
-            allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
-        )
-        manifest = render.build_manifest(allowlist, target, lock, report.files, only=only)
+    for manifest in _manifests(args, allowlist, fmt, targets, only):
+        target = manifest.target
         out = (
             Path(args.out)
             if args.out
