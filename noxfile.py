@@ -5,6 +5,7 @@
     nox -s audit        audit the locks with pip-audit, failing closed
     nox -s download     fetch each target's files into the cache, hash-checked
     nox -s upload       upload what the registry lacks, then verify it by hash
+    nox -s render       write pip.conf, uv.toml, install orders and offline installers
 
     nox -s bench        benchmarks against the plain tools (locking uses the package index)
     nox -s tests        the test suite, on every supported Python
@@ -118,6 +119,13 @@ def upload(session: nox.Session) -> None:
     """Upload what the registry lacks and verify it by hash (credentials from the environment)."""
     _install(session)
     session.run("pipgate", "upload", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def render(session: nox.Session) -> None:
+    """Write pip.conf, uv.toml and each target's install order and offline installers."""
+    _install(session)
+    session.run("pipgate", "render", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)
