@@ -2,6 +2,7 @@
 
     nox -s validate     check the allowlist (the main job until `sync` exists)
     nox -s lock         write one hashed lock per target under generated/
+    nox -s check        the supply-chain policy on every lock (cooldown, typosquats, ...)
     nox -s audit        audit the locks with pip-audit, failing closed
     nox -s download     fetch each target's files into the cache, hash-checked
     nox -s upload       upload what the registry lacks, then verify it by hash
@@ -98,6 +99,13 @@ def lock(session: nox.Session) -> None:
     """Write one hashed lock per target under generated/ (pass --upgrade etc. after --)."""
     _install(session)
     session.run("pipgate", "lock", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def check(session: nox.Session) -> None:
+    """The supply-chain policy on every lock: cooldown, yanked, typosquats, licences..."""
+    _install(session)
+    session.run("pipgate", "check", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -14,7 +14,7 @@ import pytest
 from tests.universe import (
     YANKED,
     Server,
-    YankingFront,
+    UpstreamFront,
     build_universe,
     running,
     start_pypiserver,
@@ -107,10 +107,10 @@ def universe_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def upstream(universe_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """pypiserver serving the test universe, open to anyone, behind a front that yanks
-    (PEP 592) what the universe says is yanked: the upstream index."""
+    """pypiserver serving the test universe, open to anyone, behind a front that makes it
+    a modern index (yanked releases, upload times, project statuses): the upstream."""
     with running(start_pypiserver(universe_files, tmp_path_factory.mktemp("logs"))) as server:
-        front = YankingFront(server, YANKED)
+        front = UpstreamFront(server, YANKED)
         try:
             yield front.server()
         finally:

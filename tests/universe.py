@@ -42,6 +42,8 @@ class Dist:
     requires_python: str | None = None
     license: str | None = "MIT"
     metadata_version: str = "2.1"
+    license_expression: str | None = None
+    classifiers: tuple[str, ...] = ()
     payload: int = 0
     """Bytes of incompressible data the wheel carries (for benchmarks of large files)."""
 
@@ -58,6 +60,9 @@ def _metadata(dist: Dist) -> str:
     ]
     if dist.license:
         lines.append(f"License: {dist.license}")
+    if dist.license_expression:
+        lines.append(f"License-Expression: {dist.license_expression}")
+    lines += [f"Classifier: {c}" for c in dist.classifiers]
     if dist.requires_python:
         lines.append(f"Requires-Python: {dist.requires_python}")
     lines += [f"Requires-Dist: {r}" for r in dist.requires]
@@ -198,6 +203,7 @@ def build_sdist(dist: Dist, folder: Path) -> Path:
     return path
 
 
+AGPL_CLASSIFIER = "License :: OSI Approved :: GNU Affero General Public License v3"
 LINUX_311 = "cp311-cp311-manylinux_2_17_x86_64"
 LINUX_312 = "cp312-cp312-manylinux_2_17_x86_64"
 WINDOWS_311 = "cp311-cp311-win_amd64"
@@ -259,6 +265,17 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("redis", "4.5.4"),
     # Metadata-Version 2.0, as old bdist_wheel wrote it: twine 7 refuses to upload it
     Dist("old-metadata", "1.0", metadata_version="2.0"),
+    # for the policy checks: a release uploaded "today" (FRESH), project statuses (STATUS),
+    # a name one letter from a popular package, and licences
+    Dist("fresh-pkg", "1.0"),
+    Dist("quarantined-pkg", "1.0"),
+    Dist("archived-pkg", "1.0"),
+    Dist("requets", "1.0"),
+    Dist("gpl-pkg", "1.0", license=None, license_expression="GPL-3.0-only", metadata_version="2.4"),
+    Dist("agpl-classified", "1.0", license=None, classifiers=(AGPL_CLASSIFIER,)),
+    Dist("no-license", "1.0", license=None),
+    Dist("needs-gpl", "1.0", ("gpl-pkg",)),
+    Dist("uses-fresh", "1.0", ("fresh-pkg",)),
 )
 
 
@@ -455,18 +472,108 @@ class InterceptingProxy:
 YANKED = {"yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1"}
 """Files the upstream marks as yanked (PEP 592), with the reason it gives."""
 
+UPLOADED_LONG_AGO = "2024-01-01T00:00:00.000000Z"
+FRESH = frozenset({"fresh_pkg-1.0-py3-none-any.whl"})
+"""Files the upstream says were uploaded just now (PEP 700 upload-time); the rest long ago."""
 
-class YankingFront:
-    """A reverse proxy in front of pypiserver that adds PEP 592 ``data-yanked`` to its pages.
+STATUS = {
+    "quarantined-pkg": ("quarantined", "reported as malware"),
+    "archived-pkg": ("archived", ""),
+}
+"""Projects whose page carries a PEP 792 status."""
 
-    pypiserver cannot yank a release; a real index can, and the tests need one
-    that does. Everything else passes through unchanged.
+
+class UpstreamFront:
+    """A reverse proxy in front of pypiserver that makes it look like a modern index.
+
+    pypiserver cannot yank a release, and its pages carry no upload time and no
+    project status; a real index does, and the tests need one that does. It
+    answers the simple API in PEP 691 JSON (api-version 1.4: PEP 700 upload
+    times, PEP 792 status) to clients that prefer it, and in HTML with
+    ``data-yanked`` and the status meta tags to the others. Files pass through.
     """
 
-    def __init__(self, backend: Server, yanked: dict[str, str]) -> None:
+    def __init__(
+        self,
+        backend: Server,
+        yanked: dict[str, str],
+        *,
+        fresh: frozenset[str] = FRESH,
+        status: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        import datetime
         import html
+        import html.parser
         import http.server
+        import json
         import threading
+
+        status = STATUS if status is None else status
+
+        def upload_time(filename: str) -> str:
+            if filename in fresh:
+                now = datetime.datetime.now(datetime.UTC)
+                return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return UPLOADED_LONG_AGO
+
+        class Links(html.parser.HTMLParser):
+            def __init__(self) -> None:
+                super().__init__()
+                self.links: list[tuple[str, dict[str, str | None]]] = []
+                self._current: dict[str, str | None] | None = None
+
+            def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+                if tag == "a":
+                    self._current = dict(attrs)
+
+            def handle_data(self, data: str) -> None:
+                if self._current is not None:
+                    self.links.append((data.strip(), self._current))
+                    self._current = None
+
+        def as_json(project: str, text: str) -> bytes:
+            parser = Links()
+            parser.feed(text)
+            files = []
+            for filename, attrs in parser.links:
+                href = attrs.get("href") or ""
+                url, _, fragment = href.partition("#")
+                entry: dict[str, object] = {
+                    "filename": filename,
+                    "url": url,
+                    "hashes": dict([fragment.split("=", 1)]) if "=" in fragment else {},
+                    "yanked": yanked.get(filename, False),
+                    "upload-time": upload_time(filename),
+                }
+                if attrs.get("data-requires-python"):
+                    entry["requires-python"] = html.unescape(attrs["data-requires-python"] or "")
+                files.append(entry)
+            document: dict[str, object] = {
+                "meta": {"api-version": "1.4"},
+                "name": project,
+                "files": files,
+            }
+            if project in status:
+                document["project-status"] = {
+                    "status": status[project][0],
+                    "reason": status[project][1],
+                }
+            return json.dumps(document).encode()
+
+        def as_html(project: str, text: str) -> bytes:
+            for filename, reason in yanked.items():
+                text = text.replace(
+                    f">{filename}</a>", f' data-yanked="{html.escape(reason)}">{filename}</a>'
+                )
+            if project in status:
+                state, reason = status[project]
+                text = text.replace(
+                    "<head>",
+                    f'<head><meta name="pypi:project-status" content="{state}">'
+                    f'<meta name="pypi:project-status-reason" content="{html.escape(reason)}">',
+                    1,
+                )
+            return text.encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: object) -> None:
@@ -476,20 +583,21 @@ class YankingFront:
                 url = backend.root.rstrip("/") + self.path
                 try:
                     with urllib.request.urlopen(url, timeout=30) as response:
-                        status, body = response.status, response.read()
+                        status_code, body = response.status, response.read()
                         content_type = response.headers.get("Content-Type", "")
                 except urllib.error.HTTPError as error:
-                    status, body, content_type = error.code, error.read(), "text/plain"
+                    status_code, body, content_type = error.code, error.read(), "text/plain"
                     error.close()
-                if self.path.startswith("/simple/") and status == 200:
-                    text = body.decode()
-                    for filename, reason in yanked.items():
-                        text = text.replace(
-                            f">{filename}</a>",
-                            f' data-yanked="{html.escape(reason)}">{filename}</a>',
-                        )
-                    body = text.encode()
-                self.send_response(status)
+                parts = self.path.split("/")
+                if self.path.startswith("/simple/") and status_code == 200 and len(parts) > 3:
+                    project = parts[2]
+                    accept = self.headers.get("Accept", "")
+                    if "application/vnd.pypi.simple.v1+json" in accept.split(",")[0]:
+                        body = as_json(project, body.decode())
+                        content_type = "application/vnd.pypi.simple.v1+json"
+                    else:
+                        body = as_html(project, body.decode())
+                self.send_response(status_code)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -652,3 +652,35 @@ def test_bad_bootstrap(allowlist: AllowlistDir, body: str, fragment: str) -> Non
     name, line, text = one_problem(allowlist)
     assert name == "config.yaml" and line in (lines + 2, lines + 3)
     assert fragment in text
+
+
+def test_policy_keys_of_the_supply_chain_checks(allowlist: AllowlistDir) -> None:
+    allowlist.write(
+        "config.yaml", CONFIG_TEXT + "  licenses:\n    deny: [GPL-3.0-only, AGPL-3.0-or-later]\n"
+    )
+    allowlist.write(
+        "team.yaml",
+        package(
+            '  - name: requets\n    version: "1.0"\n    reason: r\n    requested_by: t\n'
+            "    not_a_typosquat_of: Requests\n"
+            '    cooldown_exempt: "fixes CVE-2026-1234"\n'
+        ),
+    )
+    loaded = load(allowlist.path, today=TODAY)
+    assert loaded.config.policy.licenses_deny == ("GPL-3.0-only", "AGPL-3.0-or-later")
+    [entry] = loaded.packages
+    assert entry.not_a_typosquat_of == "requests"
+    assert entry.cooldown_exempt == "fixes CVE-2026-1234"
+
+
+def test_acknowledged_name_must_be_a_name(allowlist: AllowlistDir) -> None:
+    allowlist.write(
+        "team.yaml",
+        package(
+            '  - name: requets\n    version: "1.0"\n    reason: r\n    requested_by: t\n'
+            "    not_a_typosquat_of: --index-url\n"
+        ),
+    )
+    name, line, text = one_problem(allowlist)
+    assert (name, line) == ("team.yaml", 6)
+    assert "not_a_typosquat_of" in text or "looks like a pip option" in text

@@ -28,7 +28,7 @@ from pipgate.allowlist import Allowlist, PackageEntry, Target, VulnerabilityExce
 from pipgate.allowlist.model import AuditPolicy, AuditService
 from pipgate.errors import ExternalError, InputError, PipgateError, PolicyError
 from pipgate.fsutil import write_atomic
-from pipgate.lock import TOP_LEVEL, Lock, lock_path, read_lock
+from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
 from pipgate.osv import Database, Server, load_database
 from pipgate.problems import display_path
 from pipgate.runner import redact, run, tool_environment
@@ -275,27 +275,6 @@ class TargetAudit:
     @property
     def unaccepted(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.accepted)
-
-
-def chain_to_entry(
-    name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
-) -> tuple[PackageEntry, tuple[str, ...]]:
-    """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
-    parents = {
-        p.name: [canonicalize_name(v) for v in p.via if v != TOP_LEVEL] for p in lock.packages
-    }
-    queue: list[tuple[NormalizedName, tuple[str, ...]]] = [(name, (name,))]
-    seen: set[str] = set()
-    while queue:
-        current, path = queue.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        if current in entries:
-            return entries[current], tuple(reversed(path))
-        queue.extend((parent, (*path, parent)) for parent in sorted(parents.get(current, [])))
-    first = next(iter(entries.values()))
-    return first, (first.name, name)
 
 
 def decide(

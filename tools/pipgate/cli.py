@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import enum
 import json
 import os
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipgate import __version__, index, render
+from pipgate import __version__, index, policy, render
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
@@ -32,7 +33,14 @@ from pipgate.bundle import default_path, write_bundle
 from pipgate.download import DownloadReport, FileCache, download_target
 from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.fsutil import write_atomic
-from pipgate.lock import Lock, PipToolsLocker, lock_path, lock_target, read_lock
+from pipgate.lock import (
+    Lock,
+    PipToolsLocker,
+    describe_sources,
+    lock_path,
+    lock_target,
+    read_lock,
+)
 from pipgate.names import NormalizedName
 from pipgate.osv import Server as OsvServer
 from pipgate.osv import load_database
@@ -388,6 +396,66 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    allowlist = load(Path(args.allowlist), expired_is_error=False)
+    targets = _select_targets(allowlist, args.target)
+    output = Path(args.output) if args.output else None
+    locks = {t.name: (t, _lock_or_fail(allowlist, t, output)) for t in targets}
+    locker = PipToolsLocker(allowlist.config.upstream)
+    sources = list(dict.fromkeys(s for t in targets for s in locker.sources(t)))
+    names = {p.name for _, lock in locks.values() for p in lock.packages}
+    names |= {e.name for e in allowlist.packages if e.internal}
+    if fmt is Format.TEXT:
+        _progress(f"check: reading {len(names)} projects from {describe_sources(sources)}")
+    context = policy.Context(
+        allowlist=allowlist,
+        locks=locks,
+        pages=policy.upstream_pages(sources, names),
+        now=datetime.datetime.now(datetime.UTC),
+        cache=FileCache(Path(args.cache) if args.cache else None),
+        registry=lambda: registry_for(allowlist.config.registry),
+    )
+    findings = policy.run_checks(context)
+    errors = [f for f in findings if f.severity is policy.Severity.ERROR]
+    if fmt is Format.JSON:
+        _emit_json(
+            {
+                "command": "check",
+                "ok": not errors,
+                "targets": [t.name for t in targets],
+                "findings": [f.as_json() for f in findings],
+            },
+            sys.stdout,
+        )
+        return ExitCode.POLICY if errors else ExitCode.OK
+    for finding in findings:
+        where = display_path(finding.entry.location.path)
+        version = f"=={finding.version}" if finding.version else ""
+        print(
+            f"{where}:{finding.entry.location.line}: {finding.severity.value}: "
+            f"{finding.package}{version} [{finding.rule}] {finding.message}"
+        )
+        if len(finding.chain) > 1:
+            print(f"  brought in by {' > '.join(finding.chain)}")
+        if finding.targets:
+            print(f"  targets: {', '.join(finding.targets)}")
+        print(f"  what to do: {finding.hint}")
+    warnings = len(findings) - len(errors)
+    summary = (
+        f"{len(errors)} polic{'y' if len(errors) == 1 else 'ies'} broken, "
+        f"{warnings} warning{'s' if warnings != 1 else ''} "
+        f"({sum(len(lock.packages) for _, lock in locks.values())} locked packages in "
+        f"{', '.join(locks)})"
+    )
+    if errors:
+        raise policy.PolicyFailedError(
+            summary, hint="each finding above says what to change in which file"
+        )
+    print(f"check: {summary}")
+    return ExitCode.OK
+
+
 def _manifests(
     args: argparse.Namespace,
     allowlist: Allowlist,
@@ -648,6 +716,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="the file cache (default: $PIPGATE_CACHE_DIR/files or ~/.cache/pipgate/files)",
     )
+    check = sub.add_parser(
+        "check",
+        parents=[common, per_target, cache_option],
+        help="the supply-chain policy: cooldown, yanked, typosquats, dependency confusion, "
+        "licences, project status",
+    )
+    check.set_defaults(func=cmd_check)
     download = sub.add_parser(
         "download",
         parents=[common, per_target, cache_option],

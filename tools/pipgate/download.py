@@ -23,6 +23,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
+from pipgate import index
 from pipgate.allowlist import Allowlist, Target
 from pipgate.allowlist.model import SdistPolicy
 from pipgate.errors import ExternalError
@@ -262,3 +263,26 @@ def _admit(
 def remove_cached(cache: FileCache, digest: str) -> None:
     """Drop one file from the cache (used when a cached file no longer hashes right)."""
     shutil.rmtree(cache.root / "sha256" / digest[:2] / digest, ignore_errors=True)
+
+
+def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Path:
+    """One file from an index, streamed into the cache and checked against ``sha256``.
+
+    Used where pipgate needs a file's metadata before a download (the licence
+    check): no pip, nothing built or run. A mismatch keeps nothing.
+    """
+    found = cache.get(sha256)
+    if found is not None:
+        return found
+    with cache.scratch() as scratch:
+        target = Path(scratch) / filename
+        try:
+            digest = index.download(url, target)
+        except index.IndexReadError as error:
+            raise DownloadError(error.message, hint=error.hint) from None
+        if digest != sha256:
+            raise DownloadError(
+                f"{filename} (sha256 {digest}) does not match the lock; it was not kept",
+                hint="the index serves a file the lock does not record: check the index",
+            )
+        return cache.add(target, sha256)

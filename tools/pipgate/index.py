@@ -13,8 +13,9 @@ import html.parser
 import json
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import requests
 from packaging.utils import (
@@ -52,6 +53,16 @@ class IndexFile:
     yanked: str | None = None
     """None when not yanked; the reason (possibly empty) when yanked."""
     upload_time: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectPage:
+    """A project's page: its files and, where the index publishes it, its status (PEP 792)."""
+
+    files: list[IndexFile]
+    status: str | None = None
+    """``active``, ``archived``, ``quarantined`` or ``deprecated``; None when not published."""
+    status_reason: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,15 +114,25 @@ class _Anchors(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[dict[str, str | None]] = []
+        self.meta: dict[str, str] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "a":
             self.links.append(dict(attrs))
+        elif tag == "meta":
+            found = dict(attrs)
+            name, content = found.get("name"), found.get("content")
+            if name and content is not None:
+                self.meta[name] = content
 
 
 def parse_html(text: str, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
     parser = _Anchors()
     parser.feed(text)
+    return _rows(parser, base)
+
+
+def _rows(parser: _Anchors, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
     out: list[tuple[str, str, str | None, str | None, str | None]] = []
     for attrs in parser.links:
         href = attrs.get("href")
@@ -126,7 +147,7 @@ def parse_html(text: str, base: str) -> list[tuple[str, str, str | None, str | N
                 url,
                 attrs.get("data-requires-python"),
                 yanked if "data-yanked" in attrs else None,
-                None,
+                attrs.get("data-upload-time"),  # not standard; read where an index gives it
             )
         )
     return out
@@ -182,17 +203,25 @@ class _NotFound(Exception):  # noqa: N818 - internal signal, never shown
 
 def project_files(source: Source, project: str) -> list[IndexFile]:
     """Every file ``source`` lists for ``project`` (normalised name); [] when unknown there."""
+    return project_page(source, project).files
+
+
+def project_page(source: Source, project: str) -> ProjectPage:
+    """``project``'s page at ``source``: no files when the project is unknown there."""
     if source.find_links:
-        return _find_links_files(source, project)
+        return ProjectPage(_find_links_files(source, project))
     page = source.url.rstrip("/") + f"/{project}/"
     try:
         text, content_type = _get(page)
     except _NotFound:
-        return []
+        return ProjectPage([])
     rows: list[tuple[str, str, str | None, str | None, str | None]]
+    status: dict[str, Any] = {}
     if "json" in content_type:
         rows = []
         document = json.loads(text)
+        found = document.get("project-status")
+        status = found if isinstance(found, dict) else {}
         for item in document.get("files", []):
             url = urllib.parse.urljoin(page, item["url"])
             digest = (item.get("hashes") or {}).get("sha256")
@@ -210,8 +239,18 @@ def project_files(source: Source, project: str) -> list[IndexFile]:
                 )
             )
     else:
-        rows = parse_html(text, page)
-    return [_hashed(*row) for row in rows]
+        parser = _Anchors()
+        parser.feed(text)
+        rows = _rows(parser, page)
+        status = {
+            "status": parser.meta.get("pypi:project-status"),
+            "reason": parser.meta.get("pypi:project-status-reason"),
+        }
+    return ProjectPage(
+        [_hashed(*row) for row in rows],
+        status=str(status["status"]) if status.get("status") else None,
+        status_reason=str(status["reason"]) if status.get("reason") else None,
+    )
 
 
 def _hashed(
@@ -229,24 +268,37 @@ def _hashed(
 
 def hash_url(url: str) -> str:
     """sha256 of the file at ``url``, streamed (used only where an index lists no hash)."""
+    return _stream(url, None)
+
+
+def download(url: str, target: Path) -> str:
+    """Stream the file at ``url`` to ``target``; its sha256."""
+    with target.open("wb") as handle:
+        return _stream(url, handle.write)
+
+
+def _stream(url: str, sink: Callable[[bytes], object] | None) -> str:
     digest = hashlib.sha256()
     parts = urllib.parse.urlsplit(url)
+
+    def take(chunk: bytes) -> None:
+        digest.update(chunk)
+        TRAFFIC.add(len(chunk))
+        if sink is not None:
+            sink(chunk)
+
     if parts.scheme == "file":
         with Path(urllib.parse.unquote(parts.path)).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-                TRAFFIC.add(len(chunk))
+                take(chunk)
         return digest.hexdigest()
     try:
         with session().get(url, stream=True, timeout=TIMEOUT) as response:
             response.raise_for_status()
             for chunk in response.iter_content(1 << 20):
-                digest.update(chunk)
-                TRAFFIC.add(len(chunk))
+                take(chunk)
     except requests.RequestException as exc:
-        raise IndexReadError(
-            f"cannot fetch {redact_url(url)} to hash it: {type(exc).__name__}"
-        ) from None
+        raise IndexReadError(f"cannot fetch {redact_url(url)}: {type(exc).__name__}") from None
     return digest.hexdigest()
 
 

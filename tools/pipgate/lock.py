@@ -599,3 +599,24 @@ def platform_mismatch(target: Target) -> str | None:
                 f"environment markers for this machine ({sys.platform})"
             )
     return None
+
+
+def chain_to_entry(
+    name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
+) -> tuple[PackageEntry, tuple[str, ...]]:
+    """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
+    parents = {
+        p.name: [canonicalize_name(v) for v in p.via if v != TOP_LEVEL] for p in lock.packages
+    }
+    queue: list[tuple[NormalizedName, tuple[str, ...]]] = [(name, (name,))]
+    seen: set[str] = set()
+    while queue:
+        current, path = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in entries:
+            return entries[current], tuple(reversed(path))
+        queue.extend((parent, (*path, parent)) for parent in sorted(parents.get(current, [])))
+    first = next(iter(entries.values()))
+    return first, (first.name, name)

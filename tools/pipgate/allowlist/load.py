@@ -415,7 +415,15 @@ def _policy(record: Record, root: Path, problems: Problems) -> Policy:
             else defaults.min_release_age_days
         ),
         audit=_audit(policy, root, problems),
+        licenses_deny=_licenses(policy),
     )
+
+
+def _licenses(policy: Record) -> tuple[str, ...]:
+    found = policy.values.get("licenses")
+    if found is None or not isinstance(found.value, Record):
+        return ()
+    return tuple(str(v.value) for v in _texts(found.value, "deny"))
 
 
 def _audit(policy: Record, root: Path, problems: Problems) -> AuditPolicy:
@@ -526,6 +534,11 @@ def _package(item: Record, problems: Problems, named: list[_Named]) -> PackageEn
     flags = {
         key: bool(item.values[key].value) for key in ("sdist", "internal") if key in item.values
     }
+    acknowledged = item.text("not_a_typosquat_of")
+    if acknowledged is not None and not _checked_name(
+        acknowledged, item.where("not_a_typosquat_of"), problems, "package name"
+    ):
+        ok = False
     if not ok or name is None or version is None or reason is None or requested_by is None:
         return None
     return PackageEntry(
@@ -538,6 +551,8 @@ def _package(item: Record, problems: Problems, named: list[_Named]) -> PackageEn
         targets=tuple(str(t.value) for t in targets),
         sdist=flags.get("sdist", False),
         internal=flags.get("internal", False),
+        cooldown_exempt=item.text("cooldown_exempt"),
+        not_a_typosquat_of=normalize(acknowledged) if acknowledged is not None else None,
         location=item.where("name"),
     )
 

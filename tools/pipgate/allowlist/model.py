@@ -81,6 +81,7 @@ class Policy:
     transitive: TransitivePolicy = TransitivePolicy.AUTO
     min_release_age_days: int = 7
     audit: AuditPolicy = dataclasses.field(default_factory=AuditPolicy)
+    licenses_deny: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -133,6 +134,9 @@ class PackageEntry:
     """Empty: every target."""
     sdist: bool = False
     internal: bool = False
+    cooldown_exempt: str | None = None
+    """Why this release may skip the minimum release age."""
+    not_a_typosquat_of: NormalizedName | None = None
     location: Location
 
     @property

@@ -116,6 +116,19 @@ AUDIT = MapSpec(
     ),
 )
 
+LICENSES = MapSpec(
+    title="licenses",
+    description="Licences checked against what each locked package declares.",
+    fields=(
+        Field(
+            "deny",
+            Kind.TEXT_LIST,
+            "SPDX identifiers (GPL-3.0-only) or trove classifiers (License :: ...) refused.",
+            min_items=1,
+        ),
+    ),
+)
+
 POLICY = MapSpec(
     title="policy",
     description="What the pipeline accepts.",
@@ -144,6 +157,7 @@ POLICY = MapSpec(
             default=7,
         ),
         Field("audit", Kind.MAP, "The vulnerability source of the audit.", children=AUDIT),
+        Field("licenses", Kind.MAP, "Licences the policy refuses.", children=LICENSES),
     ),
 )
 
@@ -217,6 +231,17 @@ PACKAGE = MapSpec(
             Kind.BOOL,
             "The organisation's own package: never fetched from upstream.",
             default=False,
+        ),
+        Field(
+            "cooldown_exempt",
+            Kind.TEXT,
+            "Why this release may be younger than policy.min_release_age_days (an urgent fix).",
+        ),
+        Field(
+            "not_a_typosquat_of",
+            Kind.TEXT,
+            "The popular or approved name this one resembles, acknowledged as a different project.",
+            pattern=NAME_PATTERN,
         ),
     ),
 )

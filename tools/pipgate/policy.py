@@ -1,0 +1,507 @@
+"""The supply-chain policy step: checks on every lock before anything is published.
+
+- cooldown: a release younger than ``policy.min_release_age_days`` (PEP 700
+  upload time from the upstream index) fails, top-level or transitive; an
+  index that gives no time fails closed, unless the registry already holds
+  the very file (it was approved before). ``cooldown_exempt`` on an entry
+  lets its own release through, with the reason on record.
+- yanked: a locked file the upstream has yanked (PEP 592) fails, with the reason.
+- project-status: a quarantined project (PEP 792) fails; an archived or
+  deprecated one is reported.
+- typosquat: an entry whose name resembles a popular name or another approved
+  one fails until the entry says ``not_a_typosquat_of: NAME``.
+- dependency-confusion: an ``internal: true`` name that exists upstream fails,
+  and so does a lock that takes an internal package's files from upstream.
+- license: a package declaring a licence in ``policy.licenses.deny`` fails; a
+  package declaring none is reported.
+
+Every finding names the package, the allowlist entry (file and line) that
+brought it in and the chain from it, and what to do.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import datetime
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from packaging.utils import NormalizedName
+
+from pipgate import distmeta, index
+from pipgate.allowlist import Allowlist, PackageEntry, Target
+from pipgate.download import FileCache, fetch_to_cache
+from pipgate.errors import PipgateError, PolicyError
+from pipgate.index import IndexFile, ProjectPage, Source
+from pipgate.lock import Lock, LockedPackage, chain_to_entry
+from pipgate.problems import display_path
+from pipgate.registry import Registry
+from pipgate.similar import closest, popular_names
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    """The policy says no: the step fails."""
+    WARNING = "warning"
+    """Reported for the reviewer; the step still passes."""
+
+
+class PolicyFailedError(PolicyError):
+    """At least one finding is an error (exit 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: Severity
+    package: NormalizedName
+    version: str | None
+    entry: PackageEntry
+    chain: tuple[str, ...]
+    message: str
+    hint: str
+    targets: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "package": self.package,
+            "version": self.version,
+            "targets": list(self.targets),
+            "message": self.message,
+            "hint": self.hint,
+            "entry": {
+                "name": self.entry.spelled,
+                "version": self.entry.version,
+                "file": display_path(self.entry.location.path),
+                "line": self.entry.location.line,
+                "requested_by": self.entry.requested_by,
+            },
+            "chain": list(self.chain),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What the checks read: the locks, the upstream pages, the registry and the file cache."""
+
+    allowlist: Allowlist
+    locks: Mapping[str, tuple[Target, Lock]]
+    pages: Mapping[NormalizedName, ProjectPage]
+    """Upstream pages, merged across the upstream sources."""
+    now: datetime.datetime
+    cache: FileCache
+    registry: Callable[[], Registry]
+
+
+# -- reading the upstream -------------------------------------------------------------------------
+
+
+def _merge(pages: Iterable[ProjectPage]) -> ProjectPage:
+    files: dict[str, IndexFile] = {}
+    status = reason = None
+    for page in pages:
+        for item in page.files:
+            known = files.get(item.filename)
+            if known is None or (known.upload_time is None and item.upload_time is not None):
+                files[item.filename] = item
+            elif item.yanked is not None and known.yanked is None:
+                files[item.filename] = dataclasses.replace(known, yanked=item.yanked)
+        if page.status is not None and status in (None, "active"):
+            status, reason = page.status, page.status_reason
+    return ProjectPage(sorted(files.values(), key=lambda f: f.filename), status, reason)
+
+
+def upstream_pages(
+    sources: Sequence[Source], names: Iterable[NormalizedName]
+) -> dict[NormalizedName, ProjectPage]:
+    """Each project's page, merged over every upstream source, read a few at a time."""
+    wanted = sorted(set(names))
+
+    def fetch(name: NormalizedName) -> ProjectPage:
+        return _merge(index.project_page(source, name) for source in sources)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
+
+
+def _locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
+    return [f for f in page.files if f.sha256 in package.hashes]
+
+
+def _release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
+    times = []
+    for item in files:
+        if item.upload_time:
+            try:
+                parsed = datetime.datetime.fromisoformat(item.upload_time)
+            except ValueError:
+                continue
+            times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC))
+    return min(times) if times else None
+
+
+# -- the checks -----------------------------------------------------------------------------------
+
+
+def _each_locked(
+    context: Context,
+) -> Iterable[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]]:
+    for target, lock in context.locks.values():
+        entries = {e.name: e for e in context.allowlist.packages_for(target)}
+        for package in lock.packages:
+            entry, chain = chain_to_entry(package.name, lock, entries)
+            if entry.internal and entry.name == package.name:
+                continue  # from the registry, never upstream: dependency-confusion covers it
+            yield target, package, entry, chain
+
+
+def check_cooldown(context: Context) -> list[Finding]:
+    days = context.allowlist.config.policy.min_release_age_days
+    if days <= 0:
+        return []
+    limit = datetime.timedelta(days=days)
+    findings: list[Finding] = []
+    unknown: list[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]] = []
+    for target, package, entry, chain in _each_locked(context):
+        exempt = entry.name == package.name and entry.cooldown_exempt
+        released = _release_time(_locked_files(package, context.pages[package.name]))
+        if exempt:
+            continue
+        if released is None:
+            unknown.append((target, package, entry, chain))
+            continue
+        age = context.now - released
+        if age < limit:
+            hours = max(0, int(age.total_seconds() // 3600))
+            findings.append(
+                Finding(
+                    "cooldown",
+                    Severity.ERROR,
+                    package.name,
+                    package.version,
+                    entry,
+                    chain,
+                    f"{package.name}=={package.version} was released {hours} hours ago "
+                    f"({released:%Y-%m-%d %H:%M} UTC), under the {days}-day minimum age",
+                    "wait until it is older (most malicious releases are removed within "
+                    "days), pin an older release, or, for an urgent fix, give its entry "
+                    "'cooldown_exempt: REASON'",
+                    (target.name,),
+                )
+            )
+    if unknown:
+        findings += _unknown_release_times(context, unknown, days)
+    return findings
+
+
+def _unknown_release_times(
+    context: Context,
+    unknown: Sequence[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]],
+    days: int,
+) -> list[Finding]:
+    """Releases whose age the upstream does not tell: fine only if the registry holds them."""
+    held: set[str] = set()
+    why = ""
+    try:
+        registry = context.registry()
+        held = {
+            h.sha256 for h in registry.list(sorted({p.name for _, p, _, _ in unknown})).values()
+        }
+    except PipgateError as error:
+        why = f" (the registry could not be read to tell: {error.message})"
+    findings = []
+    for target, package, entry, chain in unknown:
+        if held & set(package.hashes):
+            continue  # approved and published before
+        findings.append(
+            Finding(
+                "cooldown",
+                Severity.ERROR,
+                package.name,
+                package.version,
+                entry,
+                chain,
+                f"the upstream index gives no upload time for {package.name}=={package.version}, "
+                f"so its age cannot be checked against the {days}-day minimum{why}",
+                "use an index that publishes upload times (PEP 700 in the JSON simple API), "
+                "or give the entry 'cooldown_exempt: REASON' after checking the release by hand",
+                (target.name,),
+            )
+        )
+    return findings
+
+
+def check_yanked(context: Context) -> list[Finding]:
+    findings = []
+    for target, package, entry, chain in _each_locked(context):
+        yanked = [
+            f for f in _locked_files(package, context.pages[package.name]) if f.yanked is not None
+        ]
+        if not yanked:
+            continue
+        reason = next((f.yanked for f in yanked if f.yanked), "") or "no reason given"
+        findings.append(
+            Finding(
+                "yanked",
+                Severity.ERROR,
+                package.name,
+                package.version,
+                entry,
+                chain,
+                f"{package.name}=={package.version} is yanked upstream: {reason}",
+                "pin a release that is not yanked"
+                + (
+                    "" if entry.name == package.name else f" of {entry.spelled}, or of this package"
+                ),
+                (target.name,),
+            )
+        )
+    return findings
+
+
+def check_status(context: Context) -> list[Finding]:
+    findings = []
+    for target, package, entry, chain in _each_locked(context):
+        page = context.pages[package.name]
+        if page.status in (None, "active"):
+            continue
+        severe = page.status == "quarantined"
+        reason = f": {page.status_reason}" if page.status_reason else ""
+        findings.append(
+            Finding(
+                "project-status",
+                Severity.ERROR if severe else Severity.WARNING,
+                package.name,
+                package.version,
+                entry,
+                chain,
+                f"the upstream marks {package.name} as {page.status}{reason}",
+                "remove it: a quarantined project is suspected of malware"
+                if severe
+                else "it gets no more fixes; plan a replacement",
+                (target.name,),
+            )
+        )
+    return findings
+
+
+def check_typosquats(context: Context) -> list[Finding]:
+    popular = popular_names()
+    trusted = set(popular)
+    entries = context.allowlist.packages
+    findings = []
+    for entry in entries:
+        if entry.name in trusted or entry.internal:
+            continue
+        others = [e.name for e in entries if e.name != entry.name]
+        found = closest(entry.spelled, popular) or closest(entry.spelled, others)
+        if found is None:
+            continue
+        name, how = found
+        if entry.not_a_typosquat_of == name:
+            continue
+        kind = "a popular package" if name in trusted else "an approved package"
+        findings.append(
+            Finding(
+                "typosquat",
+                Severity.ERROR,
+                entry.name,
+                entry.version,
+                entry,
+                (entry.name,),
+                f"'{entry.spelled}' resembles {kind}, '{name}' ({how})",
+                f"if '{name}' was meant, fix the name; if '{entry.spelled}' really is another "
+                f"project, say so on its entry: not_a_typosquat_of: {name}",
+            )
+        )
+    return findings
+
+
+def check_dependency_confusion(context: Context) -> list[Finding]:
+    findings = []
+    for entry in (e for e in context.allowlist.packages if e.internal):
+        page = context.pages.get(entry.name)
+        if page is None or not page.files:
+            continue
+        findings.append(
+            Finding(
+                "dependency-confusion",
+                Severity.ERROR,
+                entry.name,
+                entry.version,
+                entry,
+                (entry.name,),
+                f"the internal package '{entry.spelled}' also exists upstream "
+                f"({len(page.files)} files): anyone can publish under that name there",
+                "rename the internal package to a name that is not taken upstream, or "
+                "check who publishes it there before anything else",
+            )
+        )
+        for target, lock in context.locks.values():
+            package = lock.package(entry.name)
+            if package is not None and _locked_files(package, page):
+                findings.append(
+                    Finding(
+                        "dependency-confusion",
+                        Severity.ERROR,
+                        entry.name,
+                        package.version,
+                        entry,
+                        (entry.name,),
+                        f"the lock of {target.name} takes the internal package "
+                        f"{entry.name}=={package.version} from upstream",
+                        "an internal package comes from the private registry only: remove "
+                        "the upstream project from reach and lock again",
+                        (target.name,),
+                    )
+                )
+    return findings
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+-]*")
+_OPERATORS = {"and", "or", "with"}
+
+
+def declared_license(meta: distmeta.CoreMetadata) -> tuple[str, ...]:
+    """What a package says its licence is: its SPDX expression, its License field and
+    classifiers; empty when it says nothing."""
+    declared: list[str] = []
+    if meta.license_expression:
+        declared.append(meta.license_expression.strip())
+    elif meta.license and meta.license.strip().upper() not in ("", "UNKNOWN"):
+        first = meta.license.strip().splitlines()[0]
+        declared.append(first[:80])
+    declared += [c for c in meta.classifiers if c.startswith("License ::")]
+    return tuple(declared)
+
+
+def denied(declared: Sequence[str], deny: Sequence[str]) -> str | None:
+    """The denied licence a package is held to, or None.
+
+    An SPDX ``OR`` offers a choice: it is denied only when every choice is.
+    """
+    classifiers = {d for d in declared if d.startswith("License ::")}
+    for item in deny:
+        if item.startswith("License ::") and item in classifiers:
+            return item
+    ids = {i.lower(): i for i in deny if not i.startswith("License ::")}
+    for text in (d for d in declared if not d.startswith("License ::")):
+        choices = re.split(r"\s+OR\s+", text, flags=re.IGNORECASE)
+        hits = []
+        for choice in choices:
+            tokens = {t.lower() for t in _TOKEN.findall(choice)} - _OPERATORS
+            hit = next((ids[t] for t in sorted(tokens) if t in ids), None)
+            hits.append(hit)
+        if hits and all(hits):
+            return hits[0]
+    return None
+
+
+def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
+    """``skip``: packages already refused, whose files are not fetched."""
+    deny = context.allowlist.config.policy.licenses_deny
+    refused = set(skip)
+    findings = []
+    seen: dict[tuple[str, str], tuple[str, ...]] = {}
+    for target, package, entry, chain in _each_locked(context):
+        if package.name in refused:
+            continue
+        key = (package.name, package.version)
+        if key not in seen:
+            seen[key] = _license_of(context, package)
+        declared = seen[key]
+        if not declared:
+            findings.append(
+                Finding(
+                    "license",
+                    Severity.WARNING,
+                    package.name,
+                    package.version,
+                    entry,
+                    chain,
+                    f"{package.name}=={package.version} declares no licence",
+                    "check its licence by hand before approving it",
+                    (target.name,),
+                )
+            )
+            continue
+        hit = denied(declared, deny)
+        if hit is not None:
+            findings.append(
+                Finding(
+                    "license",
+                    Severity.ERROR,
+                    package.name,
+                    package.version,
+                    entry,
+                    chain,
+                    f"{package.name}=={package.version} is licensed {'; '.join(declared)}, "
+                    f"which policy.licenses.deny refuses ({hit})",
+                    "pick another package, or have the licence policy changed",
+                    (target.name,),
+                )
+            )
+    return findings
+
+
+def _license_of(context: Context, package: LockedPackage) -> tuple[str, ...]:
+    """Read from the package's own metadata: a cached file, or one fetched by hash (no pip,
+    nothing run: an sdist's PKG-INFO is read, never built)."""
+    path = next((p for h in sorted(package.hashes) if (p := context.cache.get(h))), None)
+    if path is None:
+        files = _locked_files(package, context.pages[package.name])
+        wheel_first = sorted(files, key=lambda f: (not f.filename.endswith(".whl"), f.filename))
+        if not wheel_first:
+            return ()
+        chosen = wheel_first[0]
+        path = fetch_to_cache(context.cache, chosen.url, chosen.filename, chosen.sha256)
+    try:
+        return declared_license(distmeta.read(path))
+    except distmeta.MetadataError:
+        return ()
+
+
+CHECKS: tuple[Callable[[Context], list[Finding]], ...] = (
+    check_typosquats,
+    check_dependency_confusion,
+    check_yanked,
+    check_status,
+    check_cooldown,
+)
+"""The checks that read no package file. They run first, and the licence check fetches
+nothing of a package they refuse (a squatted name, a fresh or yanked release)."""
+
+
+def run_checks(context: Context) -> list[Finding]:
+    findings = [f for check in CHECKS for f in check(context)]
+    refused = {f.package for f in findings if f.severity is Severity.ERROR}
+    findings += check_licenses(context, skip=refused)
+    return _merged(findings)
+
+
+def _merged(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per rule, package and message, with the targets it holds for."""
+    merged: dict[tuple[str, str, str | None, str], Finding] = {}
+    for finding in findings:
+        key = (finding.rule, finding.package, finding.version, finding.message)
+        known = merged.get(key)
+        if known is None:
+            merged[key] = finding
+        else:
+            targets = tuple(sorted({*known.targets, *finding.targets}))
+            merged[key] = dataclasses.replace(known, targets=targets)
+    order = {Severity.ERROR: 0, Severity.WARNING: 1}
+    return sorted(
+        merged.values(),
+        key=lambda f: (
+            order[f.severity],
+            str(f.entry.location.path),
+            f.entry.location.line,
+            f.rule,
+            f.package,
+        ),
+    )
