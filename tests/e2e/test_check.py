@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pipgate.allowlist import RegistryKind, RegistrySpec
+from pipgate.registry import FileRegistry
 from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
-from tests.universe import Server, running, start_pypiserver
+from tests.universe import (
+    YANKED,
+    Dist,
+    Server,
+    UpstreamFront,
+    build_wheel,
+    running,
+    start_pypiserver,
+)
 
 LICENSES = """\
   licenses:
@@ -68,8 +80,15 @@ def test_clean_lock_passes(allowlist: AllowlistDir, upstream: Server, tmp_path: 
 
 
 def test_every_rule_with_file_line_and_chain(
-    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+    allowlist: AllowlistDir, upstream: Server, universe_files: Path, tmp_path: Path
 ) -> None:
+    # The internal package is in the private registry, and (the attack) the very same
+    # name, version and file upstream.
+    wheel = universe_files / "chain_c-1.0-py3-none-any.whl"
+    registry = RegistrySpec(
+        kind=RegistryKind.FILE, url="file://.registry", path=allowlist.path.parent / ".registry"
+    )
+    FileRegistry(registry).upload(wheel, hashlib.sha256(wheel.read_bytes()).hexdigest())
     specs = (
         "uses-fresh==1.0",
         "yanked-pkg==1.0",
@@ -190,3 +209,53 @@ def test_unknown_target_and_missing_lock_are_bad_input(
     assert result.returncode == 2 and "run 'pipgate lock' first" in result.stderr
     unknown = run_pipgate("check", "--allowlist", str(allowlist.path), "--target", "py39")
     assert unknown.returncode == 2 and "unknown target py39" in unknown.stderr
+
+
+def test_internal_package_comes_from_the_registry_only(
+    allowlist: AllowlistDir,
+    universe_files: Path,
+    private_registry: Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert private_registry.username and private_registry.password
+    monkeypatch.setenv("PIPGATE_REGISTRY_USERNAME", private_registry.username)
+    monkeypatch.setenv("PIPGATE_REGISTRY_PASSWORD", private_registry.password)
+    ours = build_wheel(Dist("corp-tool", "1.0", ("chain-c",)), "py3-none-any", tmp_path)
+    (private_registry.packages / ours.name).write_bytes(ours.read_bytes())
+    folder = tmp_path / "upstream-files"
+    shutil.copytree(universe_files, folder)
+    with running(start_pypiserver(folder, tmp_path / "logs")) as backend:
+        front = UpstreamFront(backend, YANKED)
+        try:
+            config = config_text(front.url, registry=private_registry.root) + LICENSES
+            allowlist.write("config.yaml", config)
+            allowlist.write("team.yaml", entries("corp-tool==1.0", corp_tool__internal="true"))
+            args = ("--allowlist", str(allowlist.path), "--target", "py311")
+            cache = ("--cache", str(tmp_path / "cache"))
+            locked = run_pipgate("lock", *args)
+            assert locked.returncode == 0, locked.stdout + locked.stderr
+            lock = (allowlist.path.parent / "generated" / "py311" / "requirements.txt").read_text()
+            assert f"--hash=sha256:{hashlib.sha256(ours.read_bytes()).hexdigest()}" in lock
+            assert check(allowlist, tmp_path)[:2] == (0, [])
+            published = run_pipgate("upload", *args, *cache, "--format", "json")
+            assert published.returncode == 0, published.stderr
+            document = json.loads(published.stdout)
+            assert (document["uploaded"], document["already_present"]) == (1, 1)  # chain-c
+            # Someone publishes the same name and version upstream.
+            evil = build_wheel(Dist("corp-tool", "1.0", ("chain-b",)), "py3-none-any", folder)
+            assert evil.read_bytes() != ours.read_bytes()
+            code, findings, _ = check(allowlist, tmp_path)
+            assert code == 1
+            assert [(f["rule"], f["package"]) for f in findings] == [
+                ("dependency-confusion", "corp-tool")
+            ]
+            assert "also exists upstream" in str(findings[0]["message"])
+            # The download still takes the registry's file: fetched by its locked hash.
+            fresh_cache = tmp_path / "fresh-cache"
+            fetched = run_pipgate("download", *args, "--cache", str(fresh_cache))
+            assert fetched.returncode == 0, fetched.stderr
+            [got] = list(fresh_cache.rglob("corp_tool-1.0-py3-none-any.whl"))
+            assert got.read_bytes() == ours.read_bytes()
+        finally:
+            front.stop()

@@ -31,6 +31,7 @@ from pipgate.similar import closest, popular_names, resemblance
         ("flask", "flask", None),
         ("six", "sax", None),  # too short to mean anything
         ("django-rest", "djangorestframework", None),
+        ("cycle-x", "cycler", None),  # a separator and a letter: two edits, not a squat
     ],
 )
 def test_resemblance(candidate: str, known: str, how: str | None) -> None:

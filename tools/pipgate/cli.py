@@ -6,6 +6,7 @@ Nothing else lives here. Every command that reports takes ``--format json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import enum
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipgate import __version__, index, policy, render
+from pipgate import __version__, index, policy, render, sync
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
@@ -137,7 +138,9 @@ def cmd_lock(args: argparse.Namespace) -> int:
     fmt = Format(args.format)
     allowlist = load(Path(args.allowlist), expired_is_error=False)  # exceptions: the audit's
     targets = _select_targets(allowlist, args.target)
-    locker = PipToolsLocker(allowlist.config.upstream)
+    locker = PipToolsLocker(
+        allowlist.config.upstream, registry=lambda: registry_for(allowlist.config.registry)
+    )
     output = Path(args.output) if args.output else None
     command = "pipgate lock"  # the same for every run, so equal pins give equal files
     reports = []
@@ -313,7 +316,12 @@ def _download_all(
         lock = _lock_or_fail(allowlist, target, output)
         reports.append(
             download_target(
-                allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
+                allowlist,
+                target,
+                lock,
+                cache,
+                progress=_progress if fmt is Format.TEXT else None,
+                registry=lambda: registry_for(allowlist.config.registry),
             )
         )
     return reports
@@ -470,7 +478,12 @@ def _manifests(
     for target in targets:
         lock = _lock_or_fail(allowlist, target, output)
         report = download_target(
-            allowlist, target, lock, cache, progress=_progress if fmt is Format.TEXT else None
+            allowlist,
+            target,
+            lock,
+            cache,
+            progress=_progress if fmt is Format.TEXT else None,
+            registry=lambda: registry_for(allowlist.config.registry),
         )
         manifests.append(render.build_manifest(allowlist, target, lock, report.files, only=only))
     return manifests
@@ -602,6 +615,120 @@ def cmd_pip_conf(args: argparse.Namespace) -> int:
             handle.write(text)
     else:
         sys.stdout.write(text)
+    return ExitCode.OK
+
+
+def _run_step(
+    name: str,
+    command: Callable[[argparse.Namespace], int],
+    namespace: argparse.Namespace,
+    fmt: Format,
+) -> None:
+    # Each step's own report goes to stderr under --format json, so that standard output
+    # holds the one document of the sync.
+    with contextlib.redirect_stdout(sys.stderr if fmt is Format.JSON else sys.stdout):
+        code = command(namespace)
+    if code != ExitCode.OK:  # the steps raise on failure; a bare code is not let through
+        raise PipgateError(f"{name} exited {code}")
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    """validate, lock, check, audit, publish (download, upload, verify), render; each step
+    skipped when its inputs have not changed, the first failure stopping the run."""
+    fmt = Format(args.format)
+    started_all = time.monotonic()
+    allowlist = load(Path(args.allowlist))
+    targets = list(allowlist.config.targets)
+    output = Path(args.output) if args.output else None
+    folder = render.output_folder(allowlist, output)
+    state = sync.State.load(folder / sync.STATE_NAME)
+    common = {
+        "allowlist": args.allowlist,
+        "format": Format.TEXT.value,
+        "target": None,
+        "output": args.output,
+        "cache": args.cache,
+    }
+    steps: list[tuple[str, Callable[[argparse.Namespace], int], dict[str, object]]] = [
+        ("lock", cmd_lock, {"upgrade": False}),
+        ("check", cmd_check, {}),
+        ("audit", cmd_audit, {"database": args.database}),
+        ("publish", cmd_upload, {"jobs": args.jobs}),
+        ("render", cmd_render, {"dry_run": False}),
+    ]
+    report: list[dict[str, object]] = [{"step": "validate", "status": "ran", "seconds": 0.0}]
+    if fmt is Format.TEXT:
+        _progress(
+            f"sync: validate: {len(allowlist.packages)} packages, targets "
+            f"{', '.join(t.name for t in targets)}"
+        )
+    for name, command, extra in steps:
+        inputs = None
+        if name != "lock":
+            inputs = sync.step_inputs(name, allowlist, targets, output, database=args.database)
+            if not args.force and state.is_done(name, inputs):
+                report.append({"step": name, "status": "skipped", "seconds": 0.0})
+                if fmt is Format.TEXT:
+                    _progress(f"sync: {name}: skipped, inputs unchanged")
+                continue
+        if fmt is Format.TEXT:
+            _progress(f"sync: {name}")
+        namespace = argparse.Namespace(**common, **extra)
+        started = time.monotonic()
+        try:
+            _run_step(name, command, namespace, fmt)
+        except PipgateError as error:
+            report.append(
+                {
+                    "step": name,
+                    "status": "failed",
+                    "exit_code": int(error.exit_code),
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+            )
+            error.message = f"sync stopped at {name}: {error.message}"
+            if fmt is Format.JSON:
+                _emit_json(
+                    {
+                        "command": "sync",
+                        "ok": False,
+                        "steps": report,
+                        "error": {
+                            "message": error.message,
+                            "hint": error.hint or "",
+                            "exit_code": int(error.exit_code),
+                        },
+                    },
+                    sys.stdout,
+                )
+                print(f"pipgate: error: {error.message}", file=sys.stderr)
+                if error.hint:
+                    print(f"  hint: {error.hint}", file=sys.stderr)
+                return int(error.exit_code)
+            raise
+        report.append(
+            {"step": name, "status": "ran", "seconds": round(time.monotonic() - started, 3)}
+        )
+        if inputs is not None:
+            # Recomputed after the step: locks may have been rewritten by the lock step only,
+            # so the inputs of a later step are the ones it just succeeded on.
+            state.record(
+                name, sync.step_inputs(name, allowlist, targets, output, database=args.database)
+            )
+    elapsed = time.monotonic() - started_all
+    if fmt is Format.JSON:
+        _emit_json(
+            {"command": "sync", "ok": True, "seconds": round(elapsed, 3), "steps": report},
+            sys.stdout,
+        )
+    else:
+        ran = [str(r["step"]) for r in report if r["status"] == "ran"]
+        print(
+            f"sync: done in {elapsed:.1f} s; ran {', '.join(ran)}; the registry holds every "
+            "locked file, verified by hash"
+            if any(r["step"] == "publish" and r["status"] != "failed" for r in report)
+            else f"sync: done in {elapsed:.1f} s"
+        )
     return ExitCode.OK
 
 
@@ -777,6 +904,28 @@ def _parser() -> argparse.ArgumentParser:
         "--output", metavar="FILE", help="write it here (mode 0600), never inside the repository"
     )
     pip_conf.set_defaults(func=cmd_pip_conf)
+
+    sync_parser = sub.add_parser(
+        "sync",
+        parents=[common, cache_option],
+        help="validate, lock, check, audit, download, upload, verify and render, skipping "
+        "what has not changed",
+    )
+    sync_parser.add_argument(
+        "--output",
+        metavar="DIR",
+        help="the generated/ tree (default: generated/ beside the allowlist folder)",
+    )
+    sync_parser.add_argument(
+        "--database",
+        metavar="PATH",
+        help="an offline OSV export for the audit (overrides policy.audit)",
+    )
+    sync_parser.add_argument("--jobs", type=int, default=4, help="parallel uploads (default: 4)")
+    sync_parser.add_argument(
+        "--force", action="store_true", help="run every step even when its inputs are unchanged"
+    )
+    sync_parser.set_defaults(func=cmd_sync)
 
     serve = sub.add_parser(
         "osv-serve", help="serve the OSV query API on 127.0.0.1 from a local OSV export"

@@ -30,6 +30,7 @@ from pipgate.errors import ExternalError
 from pipgate.fsutil import sha256_of
 from pipgate.index import file_release
 from pipgate.lock import Lock, LockedPackage
+from pipgate.registry import Registry
 from pipgate.runner import redact, run, tool_environment
 from pipgate.targettags import expand_platform
 from pipgate.toolenv import cache_dir
@@ -132,12 +133,14 @@ def download_target(
     cache: FileCache,
     *,
     progress: Callable[[str], None] | None = None,
+    registry: Callable[[], Registry] | None = None,
 ) -> DownloadReport:
     """Make the cache hold one installable file per locked package; fetch only what it lacks.
 
     A package whose lock hashes name a cached file costs nothing: no pip run, no index
     page. The lock's hashes are only those of files the target can install, so a cached
-    file with one of them is a file the target's consumers install.
+    file with one of them is a file the target's consumers install. ``internal: true``
+    packages come from the private registry (``registry``), never from upstream.
     """
     files: list[CachedFile] = []
     wanted: list[LockedPackage] = []
@@ -153,8 +156,22 @@ def download_target(
                 )
             )
     cached = len(files)
+    internal = {e.name for e in allowlist.packages_for(target) if e.internal}
+    from_registry = [p for p in wanted if p.name in internal]
+    wanted = [p for p in wanted if p.name not in internal]
+    fetched = fetched_bytes = 0
+    if from_registry:
+        if registry is None:
+            raise DownloadError(
+                "internal packages come from the private registry, and none was given",
+                hint="run the download through pipgate's command line",
+            )
+        for internal_file in _from_registry(registry(), from_registry, cache):
+            files.append(internal_file)
+            fetched += 1
+            fetched_bytes += internal_file.size
     if not wanted:
-        return DownloadReport(target.name, tuple(sorted(files)), 0, 0, cached)
+        return DownloadReport(target.name, tuple(sorted(files)), fetched, fetched_bytes, cached)
 
     sdist_ok = {e.name for e in allowlist.packages_for(target) if e.sdist}
     if allowlist.config.policy.sdists is SdistPolicy.ALLOW:
@@ -163,7 +180,6 @@ def download_target(
         ([p for p in wanted if p.name not in sdist_ok], True),
         ([p for p in wanted if p.name in sdist_ok], False),
     ]
-    fetched = fetched_bytes = 0
     by_name = {p.name: p for p in lock.packages}
     with cache.scratch() as scratch:
         folder = Path(scratch)
@@ -241,6 +257,39 @@ def _counter(
         progress(f"{target}: [{count}/{total}] {name}{size}")
 
     return on_line
+
+
+def _from_registry(
+    registry: Registry, packages: Sequence[LockedPackage], cache: FileCache
+) -> list[CachedFile]:
+    """Internal packages' files, from the registry by their locked hashes."""
+    held = registry.list(sorted({p.name for p in packages}))
+    out = []
+    for package in packages:
+        candidates = sorted(
+            (h for h in held.values() if h.sha256 in package.hashes),
+            key=lambda h: (not h.filename.endswith(".whl"), h.filename),
+        )
+        if not candidates:
+            raise DownloadError(
+                f"the private registry holds no file of {package.name}=={package.version} "
+                "with a locked hash",
+                hint="publish the internal package to the registry, then lock again",
+            )
+        chosen = candidates[0]
+        with cache.scratch() as scratch:
+            target = Path(scratch) / chosen.filename
+            digest = registry.fetch(chosen, target)
+            if digest != chosen.sha256:
+                raise DownloadError(
+                    f"{chosen.filename} from the registry has sha256 {digest}, not "
+                    f"{chosen.sha256}; it was not kept",
+                    hint="the registry serves a file other than the one it lists: check it",
+                )
+            size = target.stat().st_size
+            path = cache.add(target, digest)
+        out.append(CachedFile(package.name, package.version, path.name, digest, path, size))
+    return out
 
 
 def _admit(

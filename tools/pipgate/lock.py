@@ -34,6 +34,7 @@ from pipgate.fsutil import write_atomic
 from pipgate.index import IndexFile, Source
 from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
+from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment
 from pipgate.targettags import is_sdist, supported_tags, wheel_fits
 from pipgate.toolenv import pip_compile_command
@@ -217,6 +218,14 @@ class Locker(abc.ABC):
     def sources(self, target: Target) -> tuple[Source, ...]:
         """Where this locker takes packages from, in order."""
 
+    def internal_files(self, names: Iterable[NormalizedName]) -> dict[str, list[IndexFile]]:
+        """The files of ``internal: true`` packages, from the private registry only."""
+        raise LockInputError(
+            "internal packages need the private registry, and this locker has none",
+            [],
+            hint="lock with pipgate's own locker",
+        )
+
 
 _OUT_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)\s*(?P<rest>.*)$")
 _REQ_LINE = re.compile(r"-r \S*requirements\.in \(line (?P<line>[0-9]+)\)")
@@ -225,13 +234,48 @@ _REQ_LINE = re.compile(r"-r \S*requirements\.in \(line (?P<line>[0-9]+)\)")
 class PipToolsLocker(Locker):
     """pip-compile, run under the target's Python, with the upstream as its only index."""
 
-    def __init__(self, upstream: str | None) -> None:
+    def __init__(
+        self, upstream: str | None, registry: Callable[[], Registry] | None = None
+    ) -> None:
         self.upstream = upstream
+        self._registry_factory = registry
+        self._registry: Registry | None = None
+        self._with_registry = False
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            if self._registry_factory is None:
+                raise LockInputError(
+                    "internal packages need the private registry, and none was given",
+                    [],
+                    hint="run 'pipgate lock' with the allowlist's registry reachable",
+                )
+            self._registry = self._registry_factory()
+        return self._registry
+
+    def internal_files(self, names: Iterable[NormalizedName]) -> dict[str, list[IndexFile]]:
+        wanted = sorted(set(names))
+        found: dict[str, list[IndexFile]] = {name: [] for name in wanted}
+        for held in self.registry().list(wanted).values():
+            release = index.file_release(held.filename)
+            if release is not None and release[0] in found:
+                found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
+        return found
 
     def _env(self) -> dict[str, str]:
         # With an upstream, pip's own configuration (extra indexes, find-links) must not
         # add sources; without one, pip's configuration is the source.
-        return tool_environment(isolate_pip=self.upstream is not None)
+        env = tool_environment(isolate_pip=self.upstream is not None)
+        if self._with_registry:
+            # Internal packages resolve from the private registry. Its URL may carry a
+            # credential, so it goes in the child's environment, never on its command line.
+            extra = [] if self.upstream else self._configured_extras()
+            env["PIP_EXTRA_INDEX_URL"] = " ".join([*extra, self.registry().pip_index_url()])
+        return env
+
+    def _configured_extras(self) -> list[str]:
+        sources = pip_sources(sys.executable)
+        return [s.url for s in sources[1:] if not s.find_links]
 
     def _index_args(self) -> list[str]:
         return ["--index-url", self.upstream] if self.upstream else []
@@ -251,6 +295,7 @@ class PipToolsLocker(Locker):
         entries: Sequence[PackageEntry],
     ) -> list[Pin]:
         command = pip_compile_command(target.python)
+        self._with_registry = any(e.internal for e in entries)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"
@@ -498,8 +543,14 @@ def lock_target(
         progress(f"{target.name}: resolving {len(entries)} entries under Python {target.python}")
     sources = locker.sources(target)
     where = describe_sources(sources)
-    pages = _fetch_pages(sources, [e.name for e in entries])
-    _check_entries_exist(entries, pages, where)
+    internal = {e.name for e in entries if e.internal}
+    pages = _fetch_pages(sources, [e.name for e in entries if e.name not in internal])
+    _check_entries_exist([e for e in entries if e.name not in internal], pages, where)
+    if internal:
+        # Internal packages come from the private registry, never from upstream: their
+        # hashes are the registry's own.
+        pages.update(locker.internal_files(internal))
+        _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
 
     pins = locker.resolve(
         [e.requirement for e in entries],

@@ -22,11 +22,13 @@ import concurrent.futures
 import dataclasses
 import datetime
 import email.parser
+import hashlib
 import html
 import io
 import os
 import shutil
 import sys
+import tempfile
 import threading
 import urllib.parse
 import uuid
@@ -65,6 +67,8 @@ class UploadRefusedError(RegistryError):
 class Held:
     filename: str
     sha256: str
+    url: str = ""
+    """Where the registry serves the file (without credentials)."""
 
 
 class Registry(abc.ABC):
@@ -84,6 +88,15 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def upload(self, path: Path, sha256: str) -> None:
         """Upload one file; raises RegistryError when the outcome is unknown or refused."""
+
+    @abc.abstractmethod
+    def fetch(self, held: Held, target: Path) -> str:
+        """Stream one file the registry holds to ``target``; its sha256."""
+
+    def pip_index_url(self) -> str:
+        """The simple index as pip needs it, credentials included: for a child process's
+        environment only, never for an argument, a file or a message."""
+        return self.simple_url
 
     def describe(self) -> str:
         return redact_url(self.simple_url)
@@ -117,8 +130,11 @@ class FileRegistry(Registry):
         held: dict[str, Held] = {}
         for project in projects:
             for item in index.project_files(index.Source(self.simple_url), project):
-                held[item.filename] = Held(item.filename, item.sha256)
+                held[item.filename] = Held(item.filename, item.sha256, item.url)
         return held
+
+    def fetch(self, held: Held, target: Path) -> str:
+        return index.download(held.url, target)
 
     def upload(self, path: Path, sha256: str) -> None:
         release = index.file_release(path.name)
@@ -136,9 +152,16 @@ class FileRegistry(Registry):
                     "after checking which one is right, then run again",
                 )
         else:
-            staging = files / f".{path.name}.partial"
-            shutil.copyfile(path, staging)
-            staging.replace(target)
+            # A staging file of its own: two syncs racing never write into one inode.
+            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=files)
+            os.close(handle)
+            staging = Path(name)
+            try:
+                shutil.copyfile(path, staging)
+                staging.chmod(0o644)
+                staging.replace(target)
+            finally:
+                staging.unlink(missing_ok=True)
         with self._lock:
             self._write_project_page(project)
             self._write_root_page()
@@ -321,6 +344,37 @@ class HttpRegistry(Registry):
     def upload_url(self) -> str:
         return self._upload_url
 
+    def pip_index_url(self) -> str:
+        creds = self.credentials.get()
+        if creds is None:
+            return self.simple_url  # pip asks keyring itself
+        user, password = (urllib.parse.quote(c, safe="") for c in creds)
+        parts = urllib.parse.urlsplit(self.simple_url)
+        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+
+    def fetch(self, held: Held, target: Path) -> str:
+        digest = hashlib.sha256()
+        for attempt in range(2):
+            try:
+                with self.session.get(
+                    held.url, auth=self.credentials.get(), stream=True, timeout=(10, self.timeout)
+                ) as response:
+                    if response.status_code == 401 and attempt == 0:
+                        self.credentials.refresh()
+                        continue
+                    if response.status_code >= 400:
+                        raise RegistryError(
+                            f"the registry answered HTTP {response.status_code} for {held.filename}"
+                        )
+                    with target.open("wb") as handle:
+                        for chunk in response.iter_content(1 << 20):
+                            digest.update(chunk)
+                            handle.write(chunk)
+                    return digest.hexdigest()
+            except requests.RequestException as exc:
+                raise RegistryError(f"fetching {held.filename}: {type(exc).__name__}") from None
+        raise RegistryError(f"the registry refused {held.filename} (HTTP 401)")
+
     def _get(self, url: str) -> requests.Response:
         for attempt in range(2):
             auth = self.credentials.get()
@@ -369,7 +423,7 @@ class HttpRegistry(Registry):
                     hint="pipgate verifies by hash; configure the index to publish "
                     "sha256 fragments",
                 )
-            held[name] = Held(name, digest.lower())
+            held[name] = Held(name, digest.lower(), link.partition("#")[0])
         return held
 
     def upload(self, path: Path, sha256: str) -> None:

@@ -92,8 +92,6 @@ def resemblance(candidate: str, known: str) -> str | None:
         return "the same but for a python/py/3 prefix or suffix"
     if _skeleton(normal) == _skeleton(known) or _skeleton(candidate.lower()) == _skeleton(known):
         return "confusable letters"
-    if len(plain_known) >= 6 and _one_edit(plain_candidate, plain_known) is not None:
-        return "one letter apart once separators are ignored"
     return None
 
 
