@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pipgate import __version__, index, policy, render, sync
+from pipgate import __version__, index, policy, render, review, sync
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, Target, load
 from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
@@ -38,6 +38,7 @@ from pipgate.lock import (
     Lock,
     PipToolsLocker,
     describe_sources,
+    inputs_digest,
     lock_path,
     lock_target,
     read_lock,
@@ -618,6 +619,47 @@ def cmd_pip_conf(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    fmt = Format(args.format)
+    head = load(Path(args.allowlist), expired_is_error=False)
+    targets = list(head.config.targets)
+    output = Path(args.output) if args.output else None
+    head_locks = {}
+    for target in targets:
+        lock = _lock_or_fail(head, target, output)
+        if lock.digest != inputs_digest(head, target):
+            raise InputError(
+                f"the lock of {target.name} is older than the allowlist",
+                hint="run 'pipgate lock' first, then review",
+            )
+        head_locks[target.name] = lock
+    audit_policy = head.config.policy.audit
+    if args.database:
+        audit_policy = dataclasses.replace(audit_policy, database=Path(args.database))
+    locker = PipToolsLocker(head.config.upstream)
+    report = review.build(
+        head,
+        head_locks,
+        base=args.base,
+        sources=list(dict.fromkeys(s for t in targets for s in locker.sources(t))),
+        cache=FileCache(Path(args.cache) if args.cache else None),
+        audit_policy=audit_policy,
+        lock_file=lambda target: lock_path(head, target, output),
+    )
+    markdown = review.render_markdown(report)
+    if args.report:
+        write_atomic(Path(args.report), markdown)
+    if fmt is Format.JSON:
+        _emit_json(review.as_json(report), sys.stdout)
+        return ExitCode.OK if report.ok else ExitCode.POLICY
+    sys.stdout.write(markdown)
+    if not report.ok:
+        raise policy.PolicyFailedError(
+            f"review: {report.verdict()}", hint="the report above says what to change"
+        )
+    return ExitCode.OK
+
+
 def _run_step(
     name: str,
     command: Callable[[argparse.Namespace], int],
@@ -904,6 +946,27 @@ def _parser() -> argparse.ArgumentParser:
         "--output", metavar="FILE", help="write it here (mode 0600), never inside the repository"
     )
     pip_conf.set_defaults(func=cmd_pip_conf)
+
+    review_parser = sub.add_parser(
+        "review",
+        parents=[common, cache_option],
+        help="a Markdown report of what the allowlist and locks change since a git ref",
+    )
+    review_parser.add_argument(
+        "--base", required=True, metavar="REF", help="the git ref to compare with (origin/main)"
+    )
+    review_parser.add_argument(
+        "--output",
+        metavar="DIR",
+        help="the generated/ tree (default: generated/ beside the allowlist folder)",
+    )
+    review_parser.add_argument(
+        "--database", metavar="PATH", help="an offline OSV export for the vulnerabilities"
+    )
+    review_parser.add_argument(
+        "--report", metavar="FILE", help="also write the Markdown report to FILE"
+    )
+    review_parser.set_defaults(func=cmd_review)
 
     sync_parser = sub.add_parser(
         "sync",

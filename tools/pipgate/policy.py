@@ -128,11 +128,11 @@ def upstream_pages(
         return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
 
 
-def _locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
+def locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
     return [f for f in page.files if f.sha256 in package.hashes]
 
 
-def _release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
+def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
     times = []
     for item in files:
         if item.upload_time:
@@ -168,7 +168,7 @@ def check_cooldown(context: Context) -> list[Finding]:
     unknown: list[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]] = []
     for target, package, entry, chain in _each_locked(context):
         exempt = entry.name == package.name and entry.cooldown_exempt
-        released = _release_time(_locked_files(package, context.pages[package.name]))
+        released = release_time(locked_files(package, context.pages[package.name]))
         if exempt:
             continue
         if released is None:
@@ -239,7 +239,7 @@ def check_yanked(context: Context) -> list[Finding]:
     findings = []
     for target, package, entry, chain in _each_locked(context):
         yanked = [
-            f for f in _locked_files(package, context.pages[package.name]) if f.yanked is not None
+            f for f in locked_files(package, context.pages[package.name]) if f.yanked is not None
         ]
         if not yanked:
             continue
@@ -343,7 +343,7 @@ def check_dependency_confusion(context: Context) -> list[Finding]:
         )
         for target, lock in context.locks.values():
             package = lock.package(entry.name)
-            if package is not None and _locked_files(package, page):
+            if package is not None and locked_files(package, page):
                 findings.append(
                     Finding(
                         "dependency-confusion",
@@ -412,7 +412,7 @@ def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
             continue
         key = (package.name, package.version)
         if key not in seen:
-            seen[key] = _license_of(context, package)
+            seen[key] = license_of(context, package)
         declared = seen[key]
         if not declared:
             findings.append(
@@ -448,12 +448,12 @@ def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
     return findings
 
 
-def _license_of(context: Context, package: LockedPackage) -> tuple[str, ...]:
+def license_of(context: Context, package: LockedPackage) -> tuple[str, ...]:
     """Read from the package's own metadata: a cached file, or one fetched by hash (no pip,
     nothing run: an sdist's PKG-INFO is read, never built)."""
     path = next((p for h in sorted(package.hashes) if (p := context.cache.get(h))), None)
     if path is None:
-        files = _locked_files(package, context.pages[package.name])
+        files = locked_files(package, context.pages[package.name])
         wheel_first = sorted(files, key=lambda f: (not f.filename.endswith(".whl"), f.filename))
         if not wheel_first:
             return ()

@@ -1,0 +1,149 @@
+"""`pipgate review --base REF`: the report a reviewer decides on, from a real git repository."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
+from tests.universe import Server
+
+OSV_DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
+
+
+def git(repo: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
+    return result.stdout
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", message)
+
+
+def lock(allowlist: AllowlistDir) -> None:
+    result = run_pipgate("lock", "--allowlist", str(allowlist.path))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def line_of(path: Path, name: str) -> int:
+    lines = path.read_text().splitlines()
+    return next(i for i, text in enumerate(lines, 1) if text.strip() == f"- name: {name}")
+
+
+def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    repo = allowlist.path.parent
+    allowlist.write("config.yaml", config_text(upstream.url, min_release_age_days=7))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    lock(allowlist)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "base")
+    request = allowlist.write(
+        "request.yaml",
+        entries(
+            "uses-old-certifi==1.0",
+            "requets==1.0",
+            "sdist-only==1.0",
+            sdist_only__sdist="true",
+        ),
+    )
+    lock(allowlist)
+    args = (
+        "review",
+        "--allowlist",
+        str(allowlist.path),
+        "--base",
+        "main",
+        "--database",
+        str(OSV_DATA),
+        "--cache",
+        str(tmp_path / "cache"),
+    )
+    report_file = tmp_path / "review.md"
+    result = run_pipgate(*args, "--report", str(report_file))
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    markdown = result.stdout
+    assert report_file.read_text() == markdown
+    assert markdown.startswith("## pipgate review against `main`\n\n**FAIL: policy says no (")
+    where = "allowlist/request.yaml"
+    # the vulnerable package, pulled in by an entry: its advisory and the entry's line
+    vulnerable = next(line for line in markdown.splitlines() if "certifi==2022.12.7" in line)
+    assert "PYSEC-2023-135" in vulnerable and "**not accepted**" in vulnerable
+    assert f"{where}:{line_of(request, 'uses-old-certifi')}" in vulnerable
+    assert "via uses-old-certifi > certifi" in vulnerable
+    # the typosquat
+    squat = next(line for line in markdown.splitlines() if "| typosquat |" in line)
+    assert f"{where}:{line_of(request, 'requets')}" in squat and "'requests'" in squat
+    # the sdist-only package
+    sdist = next(line for line in markdown.splitlines() if line.startswith("| **sdist-only**"))
+    assert "sdist: built on install" in sdist
+    assert f"{where}:{line_of(request, 'sdist-only')}" in sdist
+    # what was already there is not news
+    assert "chain-a" not in markdown
+    document = json.loads(run_pipgate(*args, "--format", "json").stdout)
+    assert document["ok"] is False
+    kinds = {(c["package"], c["kind"], c["top_level"]) for c in document["changes"]}
+    assert {
+        ("uses-old-certifi", "added", True),
+        ("certifi", "added", False),
+        ("requets", "added", True),
+        ("sdist-only", "added", True),
+    } == kinds
+    assert [v["id"] for v in document["vulnerabilities"]] == ["PYSEC-2023-135"]
+    entry = next(c for c in document["changes"] if c["package"] == "certifi")["entry"]
+    assert (entry["file"].endswith("request.yaml"), entry["line"]) == (
+        True,
+        line_of(request, "uses-old-certifi"),
+    )
+
+
+def test_review_of_a_clean_change_passes_and_shows_versions(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    repo = allowlist.path.parent
+    allowlist.write("config.yaml", config_text(upstream.url, min_release_age_days=7))
+    allowlist.write("team.yaml", entries("diamond-top==1.0", "chain-a==1.0"))
+    lock(allowlist)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "base")
+    allowlist.write("team.yaml", entries("diamond-top==1.0", "cycle-x==1.0"))
+    lock(allowlist)
+    result = run_pipgate(
+        "review",
+        "--allowlist",
+        str(allowlist.path),
+        "--base",
+        "main",
+        "--database",
+        str(OSV_DATA),
+        "--cache",
+        str(tmp_path / "cache"),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "**PASS: ready for review: 2 added, 0 changed, 3 removed;" in result.stdout
+    assert "### Removed (3)" in result.stdout and "| chain-a | 1.0 |" in result.stdout
+    assert "<summary>Transitive: 1 packages the requested ones need</summary>" in result.stdout
+
+
+def test_review_refuses_a_stale_lock_and_a_bad_ref(
+    allowlist: AllowlistDir, upstream: Server
+) -> None:
+    repo = allowlist.path.parent
+    allowlist.write("config.yaml", config_text(upstream.url))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    lock(allowlist)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "base")
+    bad = run_pipgate("review", "--allowlist", str(allowlist.path), "--base", "no-such-branch")
+    assert bad.returncode == 2 and "git cannot read no-such-branch" in bad.stderr
+    option = run_pipgate("review", "--allowlist", str(allowlist.path), "--base=--output=x")
+    assert option.returncode == 2 and "is not a git ref" in option.stderr
+    allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
+    stale = run_pipgate("review", "--allowlist", str(allowlist.path), "--base", "main")
+    assert stale.returncode == 2 and "older than the allowlist" in stale.stderr

@@ -1,0 +1,476 @@
+"""The review report: what a pull request changes, for the person who approves it.
+
+Compares the allowlist and locks at a git ref (the base branch) with the
+working tree: packages added, removed and changed, top-level and transitive,
+each with the allowlist entry that brought it in; known vulnerabilities and
+the exceptions that cover them; sdists that would be built; licences; how old
+each new release is; and the policy's findings (typosquats, internal names
+upstream, cooldown, yanked...). Made of pure functions over the data; the
+command line gathers it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from packaging.utils import NormalizedName
+
+from pipgate import policy
+from pipgate.allowlist import Allowlist, InvalidAllowlistError, PackageEntry, Target, load
+from pipgate.allowlist.model import AuditPolicy
+from pipgate.audit import Finding as VulnerabilityFinding
+from pipgate.audit import auditor_for, decide
+from pipgate.download import FileCache
+from pipgate.errors import InputError
+from pipgate.index import Source
+from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
+from pipgate.policy import Finding, Severity
+from pipgate.problems import display_path
+from pipgate.registry import registry_for
+from pipgate.runner import run
+from pipgate.targettags import is_sdist
+
+MAX_ROWS = 200
+"""Rows a table shows before it says how many more there are (the JSON has them all)."""
+
+
+class ReviewError(InputError):
+    """The base or the working tree cannot be compared (exit 2)."""
+
+
+# -- the base -------------------------------------------------------------------------------------
+
+
+def materialise_base(repo: Path, ref: str, folder: Path) -> Path | None:
+    """Write ``allowlist/`` and ``generated/`` as they are at ``ref`` into ``folder``.
+
+    Returns the allowlist folder there, or None when ``ref`` has no allowlist (the
+    first pull request of a repository). Files are read with git's command line.
+    """
+    if ref.startswith("-"):
+        raise ReviewError(f"'{ref}' is not a git ref", hint="pass a branch, tag or commit")
+    listed = run(
+        [
+            "git",
+            "-C",
+            repo,
+            "ls-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            ref,
+            "--",
+            "allowlist",
+            "generated",
+        ],
+        timeout=120,
+    )
+    if listed.returncode != 0:
+        raise ReviewError(
+            f"git cannot read {ref}: {listed.stderr.strip()[-300:]}",
+            hint="fetch the base branch first (git fetch origin main) and pass it as --base",
+        )
+    names = [n for n in listed.stdout.split("\0") if n]
+    if not any(n.startswith("allowlist/") for n in names):
+        return None
+    for name in names:
+        shown = run(["git", "-C", repo, "show", f"{ref}:{name}"], timeout=120)
+        if shown.returncode != 0:
+            raise ReviewError(f"git cannot show {name} at {ref}: {shown.stderr.strip()[-300:]}")
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(shown.stdout, encoding="utf-8")
+    return folder / "allowlist"
+
+
+def load_base(repo: Path, ref: str) -> tuple[dict[str, Lock], str]:
+    """The base's locks, and a note when the base has no allowlist or an invalid one."""
+    with tempfile.TemporaryDirectory(prefix="pipgate-review-") as scratch:
+        folder = materialise_base(repo, ref, Path(scratch))
+        if folder is None:
+            return {}, f"{ref} has no allowlist: everything is new"
+        try:
+            base = load(folder, expired_is_error=False)
+        except InvalidAllowlistError:
+            return {}, f"the allowlist at {ref} does not validate: everything is shown as new"
+        locks = {}
+        for target in base.config.targets:
+            lock = read_lock(lock_path(base, target), target.name)
+            if lock is not None:
+                locks[target.name] = lock
+        return locks, ""
+
+
+def build(
+    head: Allowlist,
+    head_locks: Mapping[str, Lock],
+    *,
+    base: str,
+    sources: Sequence[Source],
+    cache: FileCache,
+    audit_policy: AuditPolicy,
+    lock_file: Callable[[Target], Path],
+) -> Review:
+    """Everything the report says: the changes since ``base``, the policy's findings on the
+    head, and the known vulnerabilities of the head's locks (failing closed like the audit)."""
+    base_locks, note = load_base(head.root, base)
+    targets = list(head.config.targets)
+    names = {p.name for lock in head_locks.values() for p in lock.packages}
+    names |= {e.name for e in head.packages if e.internal}
+    context = policy.Context(
+        allowlist=head,
+        locks={t.name: (t, head_locks[t.name]) for t in targets},
+        pages=policy.upstream_pages(sources, names),
+        now=datetime.datetime.now(datetime.UTC),
+        cache=cache,
+        registry=lambda: registry_for(head.config.registry),
+    )
+    findings = policy.run_checks(context)
+    refused = {f.package for f in findings if f.severity is Severity.ERROR}
+    changes = [
+        _described(change, head_locks, context, refused)
+        for change in compare(head, head_locks, base_locks)
+    ]
+    vulnerabilities: dict[tuple[str, str, str], VulnerabilityFinding] = {}
+    with auditor_for(audit_policy) as auditor:
+        for target in targets:
+            audited, skipped = auditor.audit(lock_file(target))
+            result = decide(
+                target,
+                lock=head_locks[target.name],
+                audited=audited,
+                skipped=skipped,
+                allowlist=head,
+                source=auditor.source,
+            )
+            for finding in result.findings:
+                key = (finding.package, finding.version, finding.vulnerability.id)
+                vulnerabilities.setdefault(key, finding)
+    return Review(
+        base=base,
+        note=note,
+        changes=tuple(changes),
+        findings=tuple(findings),
+        vulnerabilities=tuple(vulnerabilities.values()),
+        now=context.now,
+    )
+
+
+def _described(
+    change: Change,
+    head_locks: Mapping[str, Lock],
+    context: policy.Context,
+    refused: set[NormalizedName],
+) -> Change:
+    """A change with its licence, release time and whether it would be built from an sdist.
+    Nothing of a package the policy refused is fetched."""
+    if change.new is None:
+        return change
+    package = head_locks[change.targets[0]].package(change.package)
+    assert package is not None
+    files = policy.locked_files(package, context.pages[package.name])
+    internal = change.top_level and change.entry is not None and change.entry.internal
+    if internal:
+        licence = "(internal package)"
+    elif package.name in refused:
+        licence = "(not read: the policy refused the package)"
+    else:
+        licence = "; ".join(policy.license_of(context, package)) or "none declared"
+    return dataclasses.replace(
+        change,
+        licence=licence,
+        released=policy.release_time(files),
+        sdist=bool(files) and all(is_sdist(f.filename) for f in files),
+    )
+
+
+# -- the comparison -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    package: NormalizedName
+    old: str | None
+    """The version at the base; None when added."""
+    new: str | None
+    """The version now; None when removed."""
+    targets: tuple[str, ...]
+    entry: PackageEntry | None
+    """The entry that brings it in now (None when removed)."""
+    chain: tuple[str, ...]
+    licence: str = ""
+    released: datetime.datetime | None = None
+    sdist: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "removed"
+        return "changed"
+
+    @property
+    def top_level(self) -> bool:
+        return self.entry is not None and self.entry.name == self.package
+
+
+def compare(
+    head: Allowlist,
+    head_locks: Mapping[str, Lock],
+    base_locks: Mapping[str, Lock],
+) -> list[Change]:
+    """Every package whose version differs between the base and the head, per target merged."""
+    rows: dict[tuple[str, str | None, str | None], dict[str, object]] = {}
+    for target in head.config.targets:
+        new = {p.name: p.version for p in head_locks[target.name].packages}
+        old = (
+            {p.name: p.version for p in base_locks[target.name].packages}
+            if target.name in base_locks
+            else {}
+        )
+        entries = {e.name: e for e in head.packages_for(target)}
+        for name in sorted(set(new) | set(old)):
+            if new.get(name) == old.get(name):
+                continue
+            key = (name, old.get(name), new.get(name))
+            row = rows.setdefault(key, {"targets": [], "entry": None, "chain": ()})
+            row["targets"].append(target.name)  # type: ignore[attr-defined]
+            if name in new and row["entry"] is None:
+                entry, chain = chain_to_entry(
+                    NormalizedName(name), head_locks[target.name], entries
+                )
+                row["entry"], row["chain"] = entry, chain
+    return [
+        Change(
+            NormalizedName(key[0]),
+            key[1],
+            key[2],
+            tuple(row["targets"]),  # type: ignore[arg-type]
+            row["entry"],  # type: ignore[arg-type]
+            row["chain"],  # type: ignore[arg-type]
+        )
+        for key, row in sorted(rows.items(), key=lambda item: (item[0][0], str(item[0][2])))
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Review:
+    base: str
+    note: str
+    changes: tuple[Change, ...]
+    findings: tuple[Finding, ...]
+    vulnerabilities: tuple[VulnerabilityFinding, ...]
+    now: datetime.datetime
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.ERROR)
+
+    @property
+    def unaccepted(self) -> tuple[VulnerabilityFinding, ...]:
+        return tuple(v for v in self.vulnerabilities if not v.accepted)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.unaccepted
+
+    def verdict(self) -> str:
+        added = sum(c.kind == "added" for c in self.changes)
+        changed = sum(c.kind == "changed" for c in self.changes)
+        removed = sum(c.kind == "removed" for c in self.changes)
+        what = f"{added} added, {changed} changed, {removed} removed"
+        if self.ok:
+            return f"ready for review: {what}; no policy failed and no unaccepted vulnerability"
+        rules: dict[str, int] = {}
+        for finding in self.errors:
+            rules[finding.rule] = rules.get(finding.rule, 0) + 1
+        if self.unaccepted:
+            rules["vulnerability"] = len(self.unaccepted)
+        counts = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
+        return f"policy says no ({counts}): {what}"
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _where(entry: PackageEntry | None) -> str:
+    if entry is None:
+        return ""
+    return f"`{display_path(entry.location.path)}:{entry.location.line}`"
+
+
+def _age(released: datetime.datetime | None, now: datetime.datetime) -> str:
+    if released is None:
+        return "unknown"
+    days = (now - released).days
+    return f"{days} days" if days >= 1 else f"{int((now - released).total_seconds() // 3600)} hours"
+
+
+def _status(finding: VulnerabilityFinding) -> str:
+    exception = finding.accepted_by
+    if exception is None:
+        return "**not accepted**"
+    where = f"{display_path(exception.location.path)}:{exception.location.line}"
+    return f"accepted until {exception.expires} (`{where}`)"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows[:MAX_ROWS]:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    if len(rows) > MAX_ROWS:
+        lines.append(f"\n...and {len(rows) - MAX_ROWS} more (see the JSON report)")
+    return lines
+
+
+def _change_rows(changes: Iterable[Change], now: datetime.datetime) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for c in changes:
+        version = c.new if c.old is None else f"{c.old} → {c.new}"
+        how = "requested" if c.top_level else "via " + " > ".join(c.chain)
+        entry = c.entry
+        rows.append(
+            [
+                f"**{c.package}**" if c.top_level else c.package,
+                version,
+                how,
+                _where(entry),
+                entry.requested_by if entry else "",
+                entry.reason if entry and c.top_level else "",
+                c.licence,
+                _age(c.released, now),
+                "sdist: built on install" if c.sdist else "wheel",
+                ", ".join(c.targets),
+            ]
+        )
+    return rows
+
+
+CHANGE_HEADER = (
+    "package",
+    "version",
+    "how",
+    "entry",
+    "requested by",
+    "reason",
+    "licence",
+    "released",
+    "files",
+    "targets",
+)
+
+
+def render_markdown(review: Review) -> str:
+    lines = [f"## pipgate review against `{review.base}`", ""]
+    mark = "PASS" if review.ok else "FAIL"
+    lines += [f"**{mark}: {review.verdict()}**", ""]
+    if review.note:
+        lines += [f"_{review.note}_", ""]
+    if review.findings:
+        lines += ["### Policy findings", ""]
+        lines += _table(
+            ("severity", "rule", "package", "entry", "finding", "what to do"),
+            [
+                [
+                    f.severity.value,
+                    f.rule,
+                    f"{f.package}=={f.version}" if f.version else f.package,
+                    _where(f.entry) + ("" if len(f.chain) < 2 else " via " + " > ".join(f.chain)),
+                    f.message,
+                    f.hint,
+                ]
+                for f in review.findings
+            ],
+        )
+        lines.append("")
+    if review.vulnerabilities:
+        lines += ["### Known vulnerabilities", ""]
+        lines += _table(
+            ("package", "advisory", "fixed in", "entry", "status"),
+            [
+                [
+                    f"{v.package}=={v.version}",
+                    v.vulnerability.id
+                    + (
+                        f" ({', '.join(v.vulnerability.aliases)})"
+                        if v.vulnerability.aliases
+                        else ""
+                    ),
+                    ", ".join(v.vulnerability.fix_versions) or "none",
+                    _where(v.entry) + ("" if len(v.chain) < 2 else " via " + " > ".join(v.chain)),
+                    _status(v),
+                ]
+                for v in review.vulnerabilities
+            ],
+        )
+        lines.append("")
+    top = [c for c in review.changes if c.kind != "removed" and c.top_level]
+    transitive = [c for c in review.changes if c.kind != "removed" and not c.top_level]
+    removed = [c for c in review.changes if c.kind == "removed"]
+    if top:
+        lines += [f"### Requested ({len(top)})", ""]
+        lines += _table(CHANGE_HEADER, _change_rows(top, review.now))
+        lines.append("")
+    if transitive:
+        lines += [
+            "<details>",
+            f"<summary>Transitive: {len(transitive)} packages the requested ones need</summary>",
+            "",
+        ]
+        lines += _table(CHANGE_HEADER, _change_rows(transitive, review.now))
+        lines += ["", "</details>", ""]
+    if removed:
+        lines += [f"### Removed ({len(removed)})", ""]
+        lines += _table(
+            ("package", "version", "targets"),
+            [[c.package, c.old, ", ".join(c.targets)] for c in removed],
+        )
+        lines.append("")
+    if not review.changes:
+        lines += ["No package changes version.", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def as_json(review: Review) -> dict[str, object]:
+    return {
+        "command": "review",
+        "ok": review.ok,
+        "base": review.base,
+        "verdict": review.verdict(),
+        "note": review.note,
+        "changes": [
+            {
+                "package": c.package,
+                "kind": c.kind,
+                "old": c.old,
+                "new": c.new,
+                "targets": list(c.targets),
+                "top_level": c.top_level,
+                "chain": list(c.chain),
+                "entry": None
+                if c.entry is None
+                else {
+                    "name": c.entry.spelled,
+                    "file": display_path(c.entry.location.path),
+                    "line": c.entry.location.line,
+                    "requested_by": c.entry.requested_by,
+                    "reason": c.entry.reason,
+                },
+                "licence": c.licence,
+                "released": c.released.isoformat() if c.released else None,
+                "sdist": c.sdist,
+            }
+            for c in review.changes
+        ],
+        "findings": [f.as_json() for f in review.findings],
+        "vulnerabilities": [v.as_json() for v in review.vulnerabilities],
+    }
