@@ -1,12 +1,14 @@
 """The sessions people and pipelines run. Logic lives in the pipgate package, not here.
 
-    nox -s validate     check the allowlist (the main job until `sync` exists)
+    nox -s sync         the main job: lock, check, audit, publish, verify, render
+    nox -s validate     check the allowlist
     nox -s lock         write one hashed lock per target under generated/
     nox -s check        the supply-chain policy on every lock (cooldown, typosquats, ...)
     nox -s audit        audit the locks with pip-audit, failing closed
     nox -s download     fetch each target's files into the cache, hash-checked
     nox -s upload       upload what the registry lacks, then verify it by hash
     nox -s render       write pip.conf, uv.toml, install orders and offline installers
+    nox -s review       the pull request's review report (-- --base REF)
 
     nox -s bench        benchmarks against the plain tools (locking uses the package index)
     nox -s tests        the test suite, on every supported Python
@@ -134,6 +136,21 @@ def render(session: nox.Session) -> None:
     """Write pip.conf, uv.toml and each target's install order and offline installers."""
     _install(session)
     session.run("pipgate", "render", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def sync(session: nox.Session) -> None:
+    """The main job: validate, lock, check, audit, publish, verify, render (unchanged steps
+    are skipped). Pass --database PATH after -- for an offline OSV export."""
+    _install(session)
+    session.run("pipgate", "sync", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def review(session: nox.Session) -> None:
+    """The pull request's review report (pass --base REF after --)."""
+    _install(session)
+    session.run("pipgate", "review", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,13 @@ def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstrea
     }
     assert "nothing changed (inputs unchanged)" in second.stderr
     assert {p: p.read_bytes() for p in generated.rglob("*") if p.is_file()} == before
+    # The embedded registry is local and not committed; a clone without it publishes again.
+    shutil.rmtree(repo / ".registry")
+    third = sync(allowlist, "--database", str(OSV_DATA))
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert steps(third)["publish"] == "ran" and steps(third)["render"] == "skipped"
+    # ...from the file cache: the upstream is still stopped.
+    assert sorted(p.name for p in (repo / ".registry" / "files").iterdir()) == registry_files
 
 
 def test_sync_fails_closed_at_the_audit_without_a_vulnerability_service(

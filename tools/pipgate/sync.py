@@ -114,6 +114,12 @@ def step_inputs(
         document = [locks, exceptions, audit.service.value, audit.url, source]
     elif step == "publish":
         document = [locks, config.registry.url, config.upstream, entries]
+        if config.registry.path is not None:
+            # The embedded registry is a local folder (not committed, unlike this state):
+            # what it holds is part of the question, and listing it costs nothing.
+            files = config.registry.path / "files"
+            held = sorted(p.name for p in files.iterdir()) if files.is_dir() else []
+            document.append(held)
     elif step == "render":
         folder = output or allowlist.root / "generated"
         present = [

@@ -1,0 +1,140 @@
+"""The Cloud Build files: the structure Cloud Build requires, and what each may touch."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from pipgate.allowlist import load
+from tests.conftest import EXAMPLE_ALLOWLIST, REPO
+
+PIPELINES = {
+    "merge": REPO / "cloudbuild.yaml",
+    "pr": REPO / "pipelines" / "pr-check.cloudbuild.yaml",
+    "reaudit": REPO / "pipelines" / "reaudit.cloudbuild.yaml",
+}
+STEP_KEYS = {"id", "name", "args", "entrypoint", "waitFor", "env", "secretEnv", "dir", "timeout"}
+TOP_KEYS = {"steps", "substitutions", "options", "availableSecrets", "timeout"}
+BUILT_IN = {"PROJECT_ID", "BUILD_ID", "BRANCH_NAME", "COMMIT_SHA", "SHORT_SHA", "REPO_NAME"}
+PR_BUILT_IN = {"_BASE_BRANCH", "_HEAD_BRANCH", "_PR_NUMBER", "_HEAD_REPO_URL"}
+# Cloud Build replaces $NAME and ${NAME}; a shell's own $ must be written $$.
+SUBSTITUTION = re.compile(
+    r"\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|(?P<plain>[A-Za-z_][A-Za-z0-9_]*)|(?P<dollar>\$))"
+)
+
+
+def pipeline(name: str) -> dict[str, Any]:
+    document = yaml.safe_load(PIPELINES[name].read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    return []
+
+
+def nox_sessions() -> set[str]:
+    text = (REPO / "noxfile.py").read_text()
+    return set(re.findall(r"@nox\.session\([^)]*\)\ndef (\w+)\(", text))
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_structure_cloud_build_accepts(name: str) -> None:
+    document = pipeline(name)
+    assert set(document) <= TOP_KEYS
+    steps = document["steps"]
+    assert isinstance(steps, list) and steps
+    seen: list[str] = []
+    for step in steps:
+        assert set(step) <= STEP_KEYS, step
+        assert isinstance(step["id"], str) and step["id"] not in seen
+        assert isinstance(step["name"], str) and step["name"]
+        assert isinstance(step["args"], list) and all(isinstance(a, str) for a in step["args"])
+        for dependency in step.get("waitFor", []):
+            assert dependency == "-" or dependency in seen, (step["id"], dependency)
+        seen.append(step["id"])
+    substitutions = document.get("substitutions", {})
+    assert all(re.fullmatch(r"_[A-Z0-9_]+", key) for key in substitutions)
+    allowed = BUILT_IN | set(substitutions) | (PR_BUILT_IN if name == "pr" else set())
+    for text in strings(steps) + strings(document.get("availableSecrets", {})):
+        for match in SUBSTITUTION.finditer(text):
+            used = match["braced"] or match["plain"]
+            if used is not None:
+                assert used in allowed, f"{name}: ${used} is no substitution Cloud Build knows"
+    assert "CI=true" in document["options"]["env"]
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_every_nox_session_exists(name: str) -> None:
+    sessions = nox_sessions()
+    used = {
+        m for text in strings(pipeline(name)["steps"]) for m in re.findall(r"nox -s (\w+)", text)
+    }
+    assert used and used <= sessions
+
+
+@pytest.mark.parametrize("name", ["merge", "pr"])
+def test_each_target_locks_and_audits_in_its_own_python(name: str) -> None:
+    steps = {s["id"]: s for s in pipeline(name)["steps"]}
+    for target in load(EXAMPLE_ALLOWLIST).config.targets:
+        for kind in ("lock", "audit"):
+            step = steps[f"{kind}-{target.name}"]
+            assert step["name"] == f"python:{target.python}-slim"
+            command = " ".join(step["args"])
+            assert f"--force-python {target.python} -- --target {target.name}" in command
+    # The per-target locks run in parallel: each waits only for validation.
+    locks = [s for s in steps.values() if s["id"].startswith("lock-")]
+    assert len(locks) >= 2 and all(s["waitFor"] == ["validate"] for s in locks)
+
+
+def test_merge_pipeline_commits_only_after_a_verified_sync() -> None:
+    document = pipeline("merge")
+    ids = [s["id"] for s in document["steps"]]
+    assert ids[-2:] == ["sync", "commit-back"]
+    commit = document["steps"][-1]
+    assert commit["waitFor"] == ["sync"] and commit["secretEnv"] == ["GIT_TOKEN"]
+    assert commit["args"] == ["pipelines/commit-back.sh"]
+    sync = document["steps"][-2]
+    assert set(sync["waitFor"]) == {s for s in ids if s.startswith("audit-")}
+    [secret] = document["availableSecrets"]["secretManager"]
+    assert secret["env"] == "GIT_TOKEN" and secret["versionName"].startswith(
+        "projects/$PROJECT_ID/"
+    )
+    # Only the commit-back step sees the token.
+    assert [s["id"] for s in document["steps"] if "secretEnv" in s] == ["commit-back"]
+
+
+@pytest.mark.parametrize("name", ["pr", "reaudit"])
+def test_read_only_pipelines_hold_no_secret_and_publish_nothing(name: str) -> None:
+    document = pipeline(name)
+    assert "availableSecrets" not in document
+    text = " ".join(strings(document["steps"]))
+    assert all("secretEnv" not in step for step in document["steps"])
+    for forbidden in ("upload", "sync", "commit-back", "git push", "GIT_TOKEN"):
+        assert forbidden not in text, forbidden
+
+
+def test_no_key_file_anywhere() -> None:
+    for path in PIPELINES.values():
+        text = path.read_text()
+        assert "GOOGLE_APPLICATION_CREDENTIALS" not in text
+        assert "private_key" not in text and ".json" not in text
+
+
+def test_codeowners_give_allowlist_to_security_and_generated_to_the_pipeline() -> None:
+    rules = {
+        line.split()[0]: line.split()[1:]
+        for line in (REPO / "CODEOWNERS").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert rules["/allowlist/"] == ["@ORG/security"]
+    assert rules["/generated/"] == ["@ORG/pipgate-pipeline"]
