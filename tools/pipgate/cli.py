@@ -765,12 +765,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
     else:
         ran = [str(r["step"]) for r in report if r["status"] == "ran"]
-        print(
-            f"sync: done in {elapsed:.1f} s; ran {', '.join(ran)}; the registry holds every "
-            "locked file, verified by hash"
-            if any(r["step"] == "publish" and r["status"] != "failed" for r in report)
-            else f"sync: done in {elapsed:.1f} s"
+        published = next(str(r["status"]) for r in report if r["step"] == "publish")
+        registry = (
+            "the registry holds every locked file, verified by hash"
+            if published == "ran"
+            else "publish skipped: the registry was verified for these locks before"
         )
+        print(f"sync: done in {elapsed:.1f} s; ran {', '.join(ran)}; {registry}")
     return ExitCode.OK
 
 
