@@ -29,6 +29,16 @@ def lock(allowlist: AllowlistDir) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def base_repository(allowlist: AllowlistDir, upstream: Server, *specs: str) -> None:
+    """A git repository whose main branch approves ``specs``, locked."""
+    repo = allowlist.path.parent
+    allowlist.write("config.yaml", config_text(upstream.url, min_release_age_days=7))
+    allowlist.write("team.yaml", entries(*specs))
+    lock(allowlist)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "base")
+
+
 def line_of(path: Path, name: str) -> int:
     lines = path.read_text().splitlines()
     return next(i for i, text in enumerate(lines, 1) if text.strip() == f"- name: {name}")
@@ -37,12 +47,7 @@ def line_of(path: Path, name: str) -> int:
 def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
     allowlist: AllowlistDir, upstream: Server, tmp_path: Path
 ) -> None:
-    repo = allowlist.path.parent
-    allowlist.write("config.yaml", config_text(upstream.url, min_release_age_days=7))
-    allowlist.write("team.yaml", entries("chain-a==1.0"))
-    lock(allowlist)
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "base")
+    base_repository(allowlist, upstream, "chain-a==1.0")
     request = allowlist.write(
         "request.yaml",
         entries(
@@ -106,12 +111,7 @@ def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
 def test_review_of_a_clean_change_passes_and_shows_versions(
     allowlist: AllowlistDir, upstream: Server, tmp_path: Path
 ) -> None:
-    repo = allowlist.path.parent
-    allowlist.write("config.yaml", config_text(upstream.url, min_release_age_days=7))
-    allowlist.write("team.yaml", entries("diamond-top==1.0", "chain-a==1.0"))
-    lock(allowlist)
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "base")
+    base_repository(allowlist, upstream, "diamond-top==1.0", "chain-a==1.0")
     allowlist.write("team.yaml", entries("diamond-top==1.0", "cycle-x==1.0"))
     lock(allowlist)
     result = run_pipgate(
@@ -134,12 +134,7 @@ def test_review_of_a_clean_change_passes_and_shows_versions(
 def test_review_refuses_a_stale_lock_and_a_bad_ref(
     allowlist: AllowlistDir, upstream: Server
 ) -> None:
-    repo = allowlist.path.parent
-    allowlist.write("config.yaml", config_text(upstream.url))
-    allowlist.write("team.yaml", entries("chain-a==1.0"))
-    lock(allowlist)
-    git(repo, "init", "-q", "-b", "main")
-    commit_all(repo, "base")
+    base_repository(allowlist, upstream, "chain-a==1.0")
     bad = run_pipgate("review", "--allowlist", str(allowlist.path), "--base", "no-such-branch")
     assert bad.returncode == 2 and "git cannot read no-such-branch" in bad.stderr
     option = run_pipgate("review", "--allowlist", str(allowlist.path), "--base=--output=x")

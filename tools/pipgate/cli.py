@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import datetime
 import enum
 import json
 import os
@@ -405,27 +404,23 @@ def cmd_upload(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _upstream_sources(allowlist: Allowlist, targets: Sequence[Target]) -> list[index.Source]:
+    """Where the targets' packages come from: the upstream, or pip's own configuration."""
+    locker = PipToolsLocker(allowlist.config.upstream)
+    return list(dict.fromkeys(s for t in targets for s in locker.sources(t)))
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     fmt = Format(args.format)
     allowlist = load(Path(args.allowlist), expired_is_error=False)
     targets = _select_targets(allowlist, args.target)
     output = Path(args.output) if args.output else None
     locks = {t.name: (t, _lock_or_fail(allowlist, t, output)) for t in targets}
-    locker = PipToolsLocker(allowlist.config.upstream)
-    sources = list(dict.fromkeys(s for t in targets for s in locker.sources(t)))
-    names = {p.name for _, lock in locks.values() for p in lock.packages}
-    names |= {e.name for e in allowlist.packages if e.internal}
+    sources = _upstream_sources(allowlist, targets)
     if fmt is Format.TEXT:
-        _progress(f"check: reading {len(names)} projects from {describe_sources(sources)}")
-    context = policy.Context(
-        allowlist=allowlist,
-        locks=locks,
-        pages=policy.upstream_pages(sources, names),
-        now=datetime.datetime.now(datetime.UTC),
-        cache=FileCache(Path(args.cache) if args.cache else None),
-        registry=lambda: registry_for(allowlist.config.registry),
-    )
-    findings = policy.run_checks(context)
+        _progress(f"check: reading the upstream at {describe_sources(sources)}")
+    cache = FileCache(Path(args.cache) if args.cache else None)
+    findings = policy.run_checks(policy.make_context(allowlist, locks, sources, cache))
     errors = [f for f in findings if f.severity is policy.Severity.ERROR]
     if fmt is Format.JSON:
         _emit_json(
@@ -636,12 +631,11 @@ def cmd_review(args: argparse.Namespace) -> int:
     audit_policy = head.config.policy.audit
     if args.database:
         audit_policy = dataclasses.replace(audit_policy, database=Path(args.database))
-    locker = PipToolsLocker(head.config.upstream)
     report = review.build(
         head,
         head_locks,
         base=args.base,
-        sources=list(dict.fromkeys(s for t in targets for s in locker.sources(t))),
+        sources=_upstream_sources(head, targets),
         cache=FileCache(Path(args.cache) if args.cache else None),
         audit_policy=audit_policy,
         lock_file=lambda target: lock_path(head, target, output),
@@ -845,17 +839,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(func=cmd_validate)
 
-    per_target = argparse.ArgumentParser(add_help=False)
+    output_option = argparse.ArgumentParser(add_help=False)
+    output_option.add_argument(
+        "--output",
+        metavar="DIR",
+        help="the generated/ tree (default: generated/ beside the allowlist folder)",
+    )
+    per_target = argparse.ArgumentParser(add_help=False, parents=[output_option])
     per_target.add_argument(
         "--target",
         action="append",
         metavar="NAME",
         help="only this target (repeatable; default: every target)",
-    )
-    per_target.add_argument(
-        "--output",
-        metavar="DIR",
-        help="the generated/ tree (default: generated/ beside the allowlist folder)",
     )
 
     lock = sub.add_parser(
@@ -950,16 +945,11 @@ def _parser() -> argparse.ArgumentParser:
 
     review_parser = sub.add_parser(
         "review",
-        parents=[common, cache_option],
+        parents=[common, cache_option, output_option],
         help="a Markdown report of what the allowlist and locks change since a git ref",
     )
     review_parser.add_argument(
         "--base", required=True, metavar="REF", help="the git ref to compare with (origin/main)"
-    )
-    review_parser.add_argument(
-        "--output",
-        metavar="DIR",
-        help="the generated/ tree (default: generated/ beside the allowlist folder)",
     )
     review_parser.add_argument(
         "--database", metavar="PATH", help="an offline OSV export for the vulnerabilities"
@@ -971,14 +961,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sync_parser = sub.add_parser(
         "sync",
-        parents=[common, cache_option],
+        parents=[common, cache_option, output_option],
         help="validate, lock, check, audit, download, upload, verify and render, skipping "
         "what has not changed",
-    )
-    sync_parser.add_argument(
-        "--output",
-        metavar="DIR",
-        help="the generated/ tree (default: generated/ beside the allowlist folder)",
     )
     sync_parser.add_argument(
         "--database",

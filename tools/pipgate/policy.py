@@ -37,7 +37,7 @@ from pipgate.errors import PipgateError, PolicyError
 from pipgate.index import IndexFile, ProjectPage, Source
 from pipgate.lock import Lock, LockedPackage, chain_to_entry
 from pipgate.problems import display_path
-from pipgate.registry import Registry
+from pipgate.registry import Registry, registry_for
 from pipgate.similar import closest, popular_names
 
 
@@ -95,6 +95,26 @@ class Context:
     now: datetime.datetime
     cache: FileCache
     registry: Callable[[], Registry]
+
+
+def make_context(
+    allowlist: Allowlist,
+    locks: Mapping[str, tuple[Target, Lock]],
+    sources: Sequence[Source],
+    cache: FileCache,
+) -> Context:
+    """The context of the checks: the upstream pages of every locked package and of every
+    internal name, read now; the registry, made only if a check needs it."""
+    names = {p.name for _, lock in locks.values() for p in lock.packages}
+    names |= {e.name for e in allowlist.packages if e.internal}
+    return Context(
+        allowlist=allowlist,
+        locks=locks,
+        pages=upstream_pages(sources, names),
+        now=datetime.datetime.now(datetime.UTC),
+        cache=cache,
+        registry=lambda: registry_for(allowlist.config.registry),
+    )
 
 
 # -- reading the upstream -------------------------------------------------------------------------

@@ -30,7 +30,6 @@ from pipgate.index import Source
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
 from pipgate.policy import Finding, Severity
 from pipgate.problems import display_path
-from pipgate.registry import registry_for
 from pipgate.runner import run
 from pipgate.targettags import is_sdist
 
@@ -119,16 +118,8 @@ def build(
     head, and the known vulnerabilities of the head's locks (failing closed like the audit)."""
     base_locks, note = load_base(head.root, base)
     targets = list(head.config.targets)
-    names = {p.name for lock in head_locks.values() for p in lock.packages}
-    names |= {e.name for e in head.packages if e.internal}
-    context = policy.Context(
-        allowlist=head,
-        locks={t.name: (t, head_locks[t.name]) for t in targets},
-        pages=policy.upstream_pages(sources, names),
-        now=datetime.datetime.now(datetime.UTC),
-        cache=cache,
-        registry=lambda: registry_for(head.config.registry),
-    )
+    locks = {t.name: (t, head_locks[t.name]) for t in targets}
+    context = policy.make_context(head, locks, sources, cache)
     findings = policy.run_checks(context)
     refused = {f.package for f in findings if f.severity is Severity.ERROR}
     changes = [
