@@ -39,12 +39,8 @@ def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pipgate-cache")
 
 
-@pytest.fixture(autouse=True)
-def isolated_environment(
-    tool_cache: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
+def isolate(monkeypatch: pytest.MonkeyPatch, home: Path, tool_cache: Path) -> None:
     """No PIP_*, TWINE_*, PIPGATE_* setting or home-directory file of the developer leaks in."""
-    home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):
         if name.startswith(("PIP_", "TWINE_", "PIPGATE_", "XDG_")):
             monkeypatch.delenv(name)
@@ -55,6 +51,14 @@ def isolated_environment(
     # Retries back off 1 s, 2 s, 4 s... in real use; the fault tests need not wait that long.
     monkeypatch.setenv("PIPGATE_RETRY_BACKOFF", "0.05")
 
+
+@pytest.fixture(autouse=True)
+def isolated_environment(
+    tool_cache: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test runs isolated (see ``isolate``)."""
+    home = tmp_path_factory.mktemp("home")
+    isolate(monkeypatch, home, tool_cache)
     return home
 
 

@@ -55,6 +55,7 @@ def locked(allowlist: AllowlistDir, upstream: Server) -> AllowlistDir:
     return allowlist
 
 
+@pytest.mark.slow
 def test_sync_with_refresh_before_expiry(
     locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_sync_with_refresh_before_expiry(
     assert stand_in.token_requests >= 2
 
 
+@pytest.mark.slow
 def test_sync_that_outlives_a_token_refreshes_on_401(
     locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

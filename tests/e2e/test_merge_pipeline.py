@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, config_text, entries
@@ -172,6 +173,7 @@ def generated_at(hosted: Hosted, ref: str = "main") -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_merge_pipeline_verifies_commits_once_and_survives_a_race(
     upstream: Server, tmp_path: Path
 ) -> None:
@@ -213,6 +215,7 @@ def test_merge_pipeline_verifies_commits_once_and_survives_a_race(
     assert "pushed" in said and "already holds these generated files" in said
 
 
+@pytest.mark.slow
 def test_a_run_overtaken_by_a_newer_merge_does_not_commit_stale_files(
     upstream: Server, tmp_path: Path
 ) -> None:
@@ -231,3 +234,44 @@ def test_a_run_overtaken_by_a_newer_merge_does_not_commit_stale_files(
     run_steps(hosted.checkout("newer-build"), tmp_path)
     assert hosted.log()[0].startswith("pipgate: generated files")
     assert "diamond-top==1.0" in generated_at(hosted)["generated/py311/requirements.txt"]
+
+
+@pytest.mark.slow
+def test_commit_back_from_a_workspace_without_git(upstream: Server, tmp_path: Path) -> None:
+    """Cloud Build may hand the build the sources without .git: commit-back clones."""
+    hosted = Hosted(tmp_path, upstream)
+    built = hosted.checkout("build")
+    run_steps(
+        built,
+        tmp_path,
+        only={"validate", "lock-py311", "lock-py312", "audit-py311", "audit-py312", "sync"},
+    )
+    head = git(built, "rev-parse", "HEAD")
+    plain = tmp_path / "archive-workspace"
+    shutil.copytree(built, plain, ignore=shutil.ignore_patterns(".git"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        "BRANCH_NAME": "main",
+        "COMMIT_SHA": head,
+        "REPO_URL": str(hosted.remote),
+    }
+    result = subprocess.run(
+        ["bash", "pipelines/commit-back.sh"],
+        cwd=plain,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert hosted.log()[0] == f"pipgate: generated files for {head[:7]} [skip ci]"
+    assert "chain-a==1.0" in generated_at(hosted)["generated/py311/requirements.txt"]
+    missing = subprocess.run(
+        ["bash", "pipelines/commit-back.sh"],
+        cwd=plain,
+        env={k: v for k, v in env.items() if k != "REPO_URL"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode != 0 and "set REPO_URL" in missing.stderr

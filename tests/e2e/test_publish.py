@@ -116,6 +116,7 @@ def test_wrong_hash_in_registry_fails_and_changes_nothing(
     assert {p.name: p.read_bytes() for p in private_registry.packages.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_faults_still_end_verified(
     to_registry: AllowlistDir, private_registry: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,6 +134,7 @@ def test_faults_still_end_verified(
     assert len(list(private_registry.packages.iterdir())) == 8
 
 
+@pytest.mark.slow
 def test_killed_midway_then_finished_by_running_again(
     to_registry: AllowlistDir, private_registry: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
