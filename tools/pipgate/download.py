@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -307,11 +306,6 @@ def _admit(
     size = item.stat().st_size
     path = cache.add(item, digest)
     return CachedFile(package.name, package.version, path.name, digest, path, size)
-
-
-def remove_cached(cache: FileCache, digest: str) -> None:
-    """Drop one file from the cache (used when a cached file no longer hashes right)."""
-    shutil.rmtree(cache.root / "sha256" / digest[:2] / digest, ignore_errors=True)
 
 
 def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Path:

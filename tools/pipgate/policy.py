@@ -126,10 +126,15 @@ def _merge(pages: Iterable[ProjectPage]) -> ProjectPage:
     for page in pages:
         for item in page.files:
             known = files.get(item.filename)
-            if known is None or (known.upload_time is None and item.upload_time is not None):
+            if known is None:
                 files[item.filename] = item
-            elif item.yanked is not None and known.yanked is None:
-                files[item.filename] = dataclasses.replace(known, yanked=item.yanked)
+                continue
+            # The time from whichever source gives one; a yank by any source counts.
+            files[item.filename] = dataclasses.replace(
+                known,
+                upload_time=known.upload_time or item.upload_time,
+                yanked=known.yanked if known.yanked is not None else item.yanked,
+            )
         if page.status is not None and status in (None, "active"):
             status, reason = page.status, page.status_reason
     return ProjectPage(sorted(files.values(), key=lambda f: f.filename), status, reason)

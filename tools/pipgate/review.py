@@ -210,42 +210,38 @@ class Change:
         return self.entry is not None and self.entry.name == self.package
 
 
+@dataclasses.dataclass
+class _Row:
+    targets: list[str]
+    entry: PackageEntry | None = None
+    chain: tuple[str, ...] = ()
+
+
 def compare(
     head: Allowlist,
     head_locks: Mapping[str, Lock],
     base_locks: Mapping[str, Lock],
 ) -> list[Change]:
     """Every package whose version differs between the base and the head, per target merged."""
-    rows: dict[tuple[str, str | None, str | None], dict[str, object]] = {}
+    rows: dict[tuple[NormalizedName, str | None, str | None], _Row] = {}
     for target in head.config.targets:
-        new = {p.name: p.version for p in head_locks[target.name].packages}
-        old = (
-            {p.name: p.version for p in base_locks[target.name].packages}
-            if target.name in base_locks
-            else {}
-        )
+        lock = head_locks[target.name]
+        new = {p.name: p.version for p in lock.packages}
+        base = base_locks.get(target.name)
+        old = {p.name: p.version for p in base.packages} if base is not None else {}
         entries = {e.name: e for e in head.packages_for(target)}
         for name in sorted(set(new) | set(old)):
             if new.get(name) == old.get(name):
                 continue
-            key = (name, old.get(name), new.get(name))
-            row = rows.setdefault(key, {"targets": [], "entry": None, "chain": ()})
-            row["targets"].append(target.name)  # type: ignore[attr-defined]
-            if name in new and row["entry"] is None:
-                entry, chain = chain_to_entry(
-                    NormalizedName(name), head_locks[target.name], entries
-                )
-                row["entry"], row["chain"] = entry, chain
+            row = rows.setdefault((name, old.get(name), new.get(name)), _Row([]))
+            row.targets.append(target.name)
+            if name in new and row.entry is None:
+                row.entry, row.chain = chain_to_entry(name, lock, entries)
     return [
-        Change(
-            NormalizedName(key[0]),
-            key[1],
-            key[2],
-            tuple(row["targets"]),  # type: ignore[arg-type]
-            row["entry"],  # type: ignore[arg-type]
-            row["chain"],  # type: ignore[arg-type]
+        Change(name, old_version, new_version, tuple(row.targets), row.entry, row.chain)
+        for (name, old_version, new_version), row in sorted(
+            rows.items(), key=lambda item: (item[0][0], str(item[0][2]))
         )
-        for key, row in sorted(rows.items(), key=lambda item: (item[0][0], str(item[0][2])))
     ]
 
 
