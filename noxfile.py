@@ -83,6 +83,8 @@ def tests(session: nox.Session) -> None:
     """
     _install(session, "test")
     selection = [] if session.python == TOOL_PYTHON else ["-m", "not slow"]
+    if selection:
+        session.log(f"tests marked slow run in the {TOOL_PYTHON} session only: deselected here")
     # Two workers: the machines have two cores, and most tests wait on subprocesses.
     session.run("pytest", "-n", "2", *selection, *session.posargs)
 
