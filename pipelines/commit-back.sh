@@ -15,7 +15,8 @@
 #   - stops cleanly if a newer merge changed allowlist/: that merge's own run syncs and
 #     commits, and files made from the older allowlist must not overwrite them;
 #   - stops cleanly if the branch already holds exactly these generated files;
-#   - otherwise puts its generated/ on top of the new head and pushes again (3 attempts).
+#   - otherwise puts its generated/ on top of the new head and pushes again (5 attempts,
+#     with jitter).
 set -euo pipefail
 
 branch=${BRANCH_NAME:-main}
@@ -55,7 +56,7 @@ git config user.name >/dev/null || git config user.name "pipgate"
 git config user.email >/dev/null || git config user.email "pipgate@localhost"
 message="pipgate: generated files for $(git rev-parse --short "$synced") [skip ci]"
 
-for attempt in 1 2 3; do
+for attempt in 1 2 3 4 5; do
     git_ fetch --quiet "$remote" "$branch"
     head=$(git rev-parse FETCH_HEAD)
     if ! git diff --quiet "$synced" "$head" -- allowlist; then
@@ -76,7 +77,8 @@ for attempt in 1 2 3; do
         exit 0
     fi
     echo "commit-back: push refused (attempt $attempt): another run was first; trying again" >&2
-    sleep "$attempt"
+    # Jitter: two runs refused at the same moment must not retry in step forever.
+    sleep "$attempt.$((RANDOM % 10))"
 done
-echo "commit-back: could not push after 3 attempts; the next run will commit generated/" >&2
+echo "commit-back: could not push after 5 attempts; the next run will commit generated/" >&2
 exit 1
