@@ -13,6 +13,7 @@ file it needs is already in the cache.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import sys
 import tempfile
@@ -276,18 +277,18 @@ def _from_registry(
                 hint="publish the internal package to the registry, then lock again",
             )
         chosen = candidates[0]
-        with cache.scratch() as scratch:
-            target = Path(scratch) / chosen.filename
-            digest = registry.fetch(chosen, target)
-            if digest != chosen.sha256:
-                raise DownloadError(
-                    f"{chosen.filename} from the registry has sha256 {digest}, not "
-                    f"{chosen.sha256}; it was not kept",
-                    hint="the registry serves a file other than the one it lists: check it",
-                )
-            size = target.stat().st_size
-            path = cache.add(target, digest)
-        out.append(CachedFile(package.name, package.version, path.name, digest, path, size))
+        path = _fetch_checked(
+            cache,
+            chosen.filename,
+            chosen.sha256,
+            functools.partial(registry.fetch, chosen),
+            "the registry serves a file other than the one it lists: check it",
+        )
+        out.append(
+            CachedFile(
+                package.name, package.version, path.name, chosen.sha256, path, path.stat().st_size
+            )
+        )
     return out
 
 
@@ -317,15 +318,29 @@ def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Pa
     found = cache.get(sha256)
     if found is not None:
         return found
-    with cache.scratch() as scratch:
-        target = Path(scratch) / filename
+
+    def fetch(target: Path) -> str:
         try:
-            digest = index.download(url, target)
+            return index.download(url, target)
         except index.IndexReadError as error:
             raise DownloadError(error.message, hint=error.hint) from None
+
+    return _fetch_checked(
+        cache, filename, sha256, fetch, "the index serves a file the lock does not record"
+    )
+
+
+def _fetch_checked(
+    cache: FileCache, filename: str, sha256: str, fetch: Callable[[Path], str], hint: str
+) -> Path:
+    """``fetch`` one file into a scratch folder of the cache; admitted only when it hashes
+    to ``sha256``, so a mismatch or a failure keeps nothing."""
+    with cache.scratch() as scratch:
+        target = Path(scratch) / filename
+        digest = fetch(target)
         if digest != sha256:
             raise DownloadError(
                 f"{filename} (sha256 {digest}) does not match the lock; it was not kept",
-                hint="the index serves a file the lock does not record: check the index",
+                hint=hint,
             )
         return cache.add(target, sha256)
