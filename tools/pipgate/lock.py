@@ -19,7 +19,7 @@ import json
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -240,7 +240,6 @@ class PipToolsLocker(Locker):
         self.upstream = upstream
         self._registry_factory = registry
         self._registry: Registry | None = None
-        self._with_registry = False
 
     def registry(self) -> Registry:
         if self._registry is None:
@@ -262,11 +261,11 @@ class PipToolsLocker(Locker):
                 found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
         return found
 
-    def _env(self) -> dict[str, str]:
+    def _env(self, entries: Sequence[PackageEntry]) -> dict[str, str]:
         # With an upstream, pip's own configuration (extra indexes, find-links) must not
         # add sources; without one, pip's configuration is the source.
         env = tool_environment(isolate_pip=self.upstream is not None)
-        if self._with_registry:
+        if any(e.internal for e in entries):
             # Internal packages resolve from the private registry. Its URL may carry a
             # credential, so it goes in the child's environment, never on its command line.
             extra = [] if self.upstream else self._configured_extras()
@@ -295,7 +294,6 @@ class PipToolsLocker(Locker):
         entries: Sequence[PackageEntry],
     ) -> list[Pin]:
         command = pip_compile_command(target.python)
-        self._with_registry = any(e.internal for e in entries)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"
@@ -322,7 +320,7 @@ class PipToolsLocker(Locker):
                 str(outfile),
                 str(infile),
             ]
-            result = run(args, env=self._env(), cwd=folder)
+            result = run(args, env=self._env(entries), cwd=folder)
             if result.returncode != 0:
                 raise self._diagnose(command[0], infile, entries, result)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -344,7 +342,7 @@ class PipToolsLocker(Locker):
                 "-r",
                 str(infile),
             ],
-            env=self._env(),
+            env=self._env(entries),
             cwd=infile.parent,
         )
         text = probe.output
@@ -626,17 +624,7 @@ def blame(
     by_name: dict[NormalizedName, PackageEntry],
 ) -> PackageEntry:
     """The allowlist entry that brought ``name`` in: its own, or the nearest ancestor's."""
-    queue = [canonicalize_name(name)]
-    seen: set[str] = set()
-    while queue:
-        current = queue.pop(0)
-        if current in seen:
-            continue
-        seen.add(current)
-        if current in by_name:
-            return by_name[current]
-        queue.extend(canonicalize_name(p) for p in parents.get(current, ()) if p != TOP_LEVEL)
-    return next(iter(by_name.values()))
+    return _nearest_entry(canonicalize_name(name), parents, by_name)[0]
 
 
 def platform_mismatch(target: Target) -> str | None:
@@ -656,9 +644,15 @@ def chain_to_entry(
     name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
 ) -> tuple[PackageEntry, tuple[str, ...]]:
     """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
-    parents = {
-        p.name: [canonicalize_name(v) for v in p.via if v != TOP_LEVEL] for p in lock.packages
-    }
+    return _nearest_entry(name, {p.name: p.via for p in lock.packages}, entries)
+
+
+def _nearest_entry(
+    name: NormalizedName,
+    parents: Mapping[NormalizedName, Sequence[str]],
+    entries: Mapping[NormalizedName, PackageEntry],
+) -> tuple[PackageEntry, tuple[str, ...]]:
+    """Breadth first up the ``via`` parents: the first entry met, and the chain from it."""
     queue: list[tuple[NormalizedName, tuple[str, ...]]] = [(name, (name,))]
     seen: set[str] = set()
     while queue:
@@ -668,6 +662,7 @@ def chain_to_entry(
         seen.add(current)
         if current in entries:
             return entries[current], tuple(reversed(path))
-        queue.extend((parent, (*path, parent)) for parent in sorted(parents.get(current, [])))
+        above = sorted(canonicalize_name(v) for v in parents.get(current, ()) if v != TOP_LEVEL)
+        queue.extend((parent, (*path, parent)) for parent in above)
     first = next(iter(entries.values()))
     return first, (first.name, name)
