@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import dataclasses
 import enum
+import functools
 import json
 import os
 import sys
@@ -307,24 +308,37 @@ def _lock_or_fail(allowlist: Allowlist, target: Target, output: Path | None) -> 
     return lock
 
 
+def _downloads(
+    args: argparse.Namespace,
+    allowlist: Allowlist,
+    fmt: Format,
+    cache: FileCache,
+    targets: Sequence[Target],
+) -> list[tuple[Target, Lock, DownloadReport]]:
+    """Each target's lock and its files in the cache (fetched where the cache lacks them)."""
+    output = Path(args.output) if args.output else None
+    # Made once, and only if an internal package needs it.
+    registry = functools.cache(lambda: registry_for(allowlist.config.registry))
+    out = []
+    for target in targets:
+        lock = _lock_or_fail(allowlist, target, output)
+        report = download_target(
+            allowlist,
+            target,
+            lock,
+            cache,
+            progress=_progress if fmt is Format.TEXT else None,
+            registry=registry,
+        )
+        out.append((target, lock, report))
+    return out
+
+
 def _download_all(
     args: argparse.Namespace, allowlist: Allowlist, fmt: Format, cache: FileCache
 ) -> list[DownloadReport]:
-    output = Path(args.output) if args.output else None
-    reports = []
-    for target in _select_targets(allowlist, args.target):
-        lock = _lock_or_fail(allowlist, target, output)
-        reports.append(
-            download_target(
-                allowlist,
-                target,
-                lock,
-                cache,
-                progress=_progress if fmt is Format.TEXT else None,
-                registry=lambda: registry_for(allowlist.config.registry),
-            )
-        )
-    return reports
+    targets = _select_targets(allowlist, args.target)
+    return [report for _, _, report in _downloads(args, allowlist, fmt, cache, targets)]
 
 
 def _download_json(reports: list[DownloadReport]) -> list[dict[str, object]]:
@@ -469,20 +483,10 @@ def _manifests(
 ) -> list[render.Manifest]:
     """Each target's files (downloaded where the cache lacks them), in install order."""
     cache = FileCache(Path(args.cache) if args.cache else None)
-    output = Path(args.output) if args.output else None
-    manifests = []
-    for target in targets:
-        lock = _lock_or_fail(allowlist, target, output)
-        report = download_target(
-            allowlist,
-            target,
-            lock,
-            cache,
-            progress=_progress if fmt is Format.TEXT else None,
-            registry=lambda: registry_for(allowlist.config.registry),
-        )
-        manifests.append(render.build_manifest(allowlist, target, lock, report.files, only=only))
-    return manifests
+    return [
+        render.build_manifest(allowlist, target, lock, report.files, only=only)
+        for target, lock, report in _downloads(args, allowlist, fmt, cache, targets)
+    ]
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -746,8 +750,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
             {"step": name, "status": "ran", "seconds": round(time.monotonic() - started, 3)}
         )
         if inputs is not None:
-            # Recomputed after the step: locks may have been rewritten by the lock step only,
-            # so the inputs of a later step are the ones it just succeeded on.
+            # Recomputed after the step: publishing changes what the embedded registry's
+            # folder holds, and rendering makes its files, both inputs of those steps.
             state.record(
                 name, sync.step_inputs(name, allowlist, targets, output, database=args.database)
             )
