@@ -25,6 +25,7 @@ import concurrent.futures
 import dataclasses
 import datetime
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -95,6 +96,22 @@ class Context:
     now: datetime.datetime
     cache: FileCache
     registry: Callable[[], Registry]
+    licences: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """What each (package, version) declares, read once (see ``license_of``)."""
+
+    @functools.cached_property
+    def located(self) -> tuple[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]], ...]:
+        """Every locked package with the entry that brings it in and the chain from it; the
+        internal packages themselves left out (they come from the registry, never upstream:
+        the dependency-confusion check covers them)."""
+        out = []
+        for target, lock in self.locks.values():
+            entries = {e.name: e for e in self.allowlist.packages_for(target)}
+            for package in lock.packages:
+                entry, chain = chain_to_entry(package.name, lock, entries)
+                if not (entry.internal and entry.name == package.name):
+                    out.append((target, package, entry, chain))
+        return tuple(out)
 
 
 def make_context(
@@ -172,18 +189,6 @@ def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
 # -- the checks -----------------------------------------------------------------------------------
 
 
-def _each_locked(
-    context: Context,
-) -> Iterable[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]]:
-    for target, lock in context.locks.values():
-        entries = {e.name: e for e in context.allowlist.packages_for(target)}
-        for package in lock.packages:
-            entry, chain = chain_to_entry(package.name, lock, entries)
-            if entry.internal and entry.name == package.name:
-                continue  # from the registry, never upstream: dependency-confusion covers it
-            yield target, package, entry, chain
-
-
 def check_cooldown(context: Context) -> list[Finding]:
     days = context.allowlist.config.policy.min_release_age_days
     if days <= 0:
@@ -191,7 +196,7 @@ def check_cooldown(context: Context) -> list[Finding]:
     limit = datetime.timedelta(days=days)
     findings: list[Finding] = []
     unknown: list[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]] = []
-    for target, package, entry, chain in _each_locked(context):
+    for target, package, entry, chain in context.located:
         exempt = entry.name == package.name and entry.cooldown_exempt
         released = release_time(locked_files(package, context.pages[package.name]))
         if exempt:
@@ -262,7 +267,7 @@ def _unknown_release_times(
 
 def check_yanked(context: Context) -> list[Finding]:
     findings = []
-    for target, package, entry, chain in _each_locked(context):
+    for target, package, entry, chain in context.located:
         yanked = [
             f for f in locked_files(package, context.pages[package.name]) if f.yanked is not None
         ]
@@ -290,7 +295,7 @@ def check_yanked(context: Context) -> list[Finding]:
 
 def check_status(context: Context) -> list[Finding]:
     findings = []
-    for target, package, entry, chain in _each_locked(context):
+    for target, package, entry, chain in context.located:
         page = context.pages[package.name]
         if page.status in (None, "active"):
             continue
@@ -431,14 +436,10 @@ def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
     deny = context.allowlist.config.policy.licenses_deny
     refused = set(skip)
     findings = []
-    seen: dict[tuple[str, str], tuple[str, ...]] = {}
-    for target, package, entry, chain in _each_locked(context):
+    for target, package, entry, chain in context.located:
         if package.name in refused:
             continue
-        key = (package.name, package.version)
-        if key not in seen:
-            seen[key] = license_of(context, package)
-        declared = seen[key]
+        declared = license_of(context, package)
         if not declared:
             findings.append(
                 Finding(
@@ -475,7 +476,14 @@ def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
 
 def license_of(context: Context, package: LockedPackage) -> tuple[str, ...]:
     """Read from the package's own metadata: a cached file, or one fetched by hash (no pip,
-    nothing run: an sdist's PKG-INFO is read, never built)."""
+    nothing run: an sdist's PKG-INFO is read, never built). Once per context."""
+    key = (package.name, package.version)
+    if key not in context.licences:
+        context.licences[key] = _read_license(context, package)
+    return context.licences[key]
+
+
+def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
     path = next((p for h in sorted(package.hashes) if (p := context.cache.get(h))), None)
     if path is None:
         files = locked_files(package, context.pages[package.name])
