@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipgate.osv import Database, OsvDatabaseError, Server, load_database
+from pipgate.audit.osv import Database, OsvDatabaseError, Server, load_database
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
 

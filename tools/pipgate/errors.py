@@ -31,10 +31,14 @@ class PipgateError(Exception):
 
     exit_code: ExitCode = ExitCode.EXTERNAL
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, report: object | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.report = report
+        """What the step found before it said no (a verdict's findings), for the presenter."""
 
 
 class InputError(PipgateError):

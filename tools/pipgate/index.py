@@ -1,6 +1,6 @@
 """Reading package indexes: PEP 503 HTML and PEP 691 JSON project pages, and find-links.
 
-One HTTP session for the whole process. Pages give each file's name, URL,
+Requests go through the one HTTP client (``pipgate.http``). Pages give each file's name, URL,
 sha256, ``requires-python``, yanked state and (PEP 700) upload time; a file
 listed without a sha256 is fetched and hashed, never trusted unhashed.
 """
@@ -11,13 +11,11 @@ import dataclasses
 import hashlib
 import html.parser
 import json
-import threading
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-import requests
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -27,17 +25,15 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from pipgate.errors import ExternalError
+from pipgate.http import TRAFFIC, HttpError, client
 from pipgate.urls import redact_url
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 )
-TIMEOUT = (10, 60)
 
 
 class IndexReadError(ExternalError):
@@ -71,43 +67,6 @@ class Source:
 
     url: str
     find_links: bool = False
-
-
-class Traffic:
-    """Bytes read from indexes and files, for reports and benchmarks."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.bytes = 0
-        self.requests = 0
-
-    def add(self, count: int) -> None:
-        with self._lock:
-            self.bytes += count
-            self.requests += 1
-
-
-TRAFFIC = Traffic()
-_SESSION: requests.Session | None = None
-
-
-def session() -> requests.Session:
-    global _SESSION  # noqa: PLW0603 - one session for the process, made on first use
-    if _SESSION is None:
-        s = requests.Session()
-        retry = Retry(
-            total=4,
-            connect=1,
-            backoff_factor=0.5,
-            status_forcelist=(500, 502, 503, 504),
-            allowed_methods=frozenset({"GET", "HEAD"}),
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=8, pool_maxsize=8)
-        s.mount("http://", adapter)
-        s.mount("https://", adapter)
-        s.headers["User-Agent"] = "pipgate"
-        _SESSION = s
-    return _SESSION
 
 
 class _Anchors(html.parser.HTMLParser):
@@ -176,13 +135,12 @@ def _get(url: str) -> tuple[str, str]:
         TRAFFIC.add(len(data))
         return data.decode("utf-8", "replace"), "text/html"
     try:
-        response = session().get(url, headers={"Accept": ACCEPT}, timeout=TIMEOUT)
-    except requests.RequestException as exc:
+        response = client().get(url, headers={"Accept": ACCEPT})
+    except HttpError as exc:
         raise IndexReadError(
-            f"cannot reach the index at {redact_url(url)}: {type(exc).__name__}",
+            f"cannot reach the index at {redact_url(url)}: {exc.reason}",
             hint="check that the index is up and reachable from here, then run again",
         ) from None
-    TRAFFIC.add(len(response.content))
     if response.status_code == 404:
         raise _NotFound
     if response.status_code in (401, 403):
@@ -274,32 +232,27 @@ def hash_url(url: str) -> str:
 def download(url: str, target: Path) -> str:
     """Stream the file at ``url`` to ``target``; its sha256."""
     with target.open("wb") as handle:
-        return _stream(url, handle.write)
+        return _stream(url, handle)
 
 
-def _stream(url: str, sink: Callable[[bytes], object] | None) -> str:
-    digest = hashlib.sha256()
+def _stream(url: str, sink: IO[bytes] | None) -> str:
     parts = urllib.parse.urlsplit(url)
-
-    def take(chunk: bytes) -> None:
-        digest.update(chunk)
-        TRAFFIC.add(len(chunk))
-        if sink is not None:
-            sink(chunk)
-
     if parts.scheme == "file":
+        digest = hashlib.sha256()
         with Path(urllib.parse.unquote(parts.path)).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
-                take(chunk)
+                digest.update(chunk)
+                TRAFFIC.add(len(chunk))
+                if sink is not None:
+                    sink.write(chunk)
         return digest.hexdigest()
     try:
-        with session().get(url, stream=True, timeout=TIMEOUT) as response:
-            response.raise_for_status()
-            for chunk in response.iter_content(1 << 20):
-                take(chunk)
-    except requests.RequestException as exc:
-        raise IndexReadError(f"cannot fetch {redact_url(url)}: {type(exc).__name__}") from None
-    return digest.hexdigest()
+        status, found = client().download(url, sink)
+    except HttpError as exc:
+        raise IndexReadError(f"cannot fetch {redact_url(url)}: {exc.reason}") from None
+    if status >= 400:
+        raise IndexReadError(f"cannot fetch {redact_url(url)}: HTTP {status}")
+    return found
 
 
 def _find_links_files(source: Source, project: str) -> list[IndexFile]:

@@ -38,7 +38,7 @@ from pipgate.errors import PipgateError, PolicyError
 from pipgate.index import IndexFile, ProjectPage, Source
 from pipgate.lock import Lock, LockedPackage, chain_to_entry
 from pipgate.problems import display_path
-from pipgate.registry import Registry, registry_for
+from pipgate.registry import Registry
 from pipgate.similar import closest, popular_names
 
 
@@ -119,9 +119,10 @@ def make_context(
     locks: Mapping[str, tuple[Target, Lock]],
     sources: Sequence[Source],
     cache: FileCache,
+    registry: Callable[[], Registry],
 ) -> Context:
     """The context of the checks: the upstream pages of every locked package and of every
-    internal name, read now; the registry, made only if a check needs it."""
+    internal name, read now; the registry, made (by ``registry``) only if a check needs it."""
     names = {p.name for _, lock in locks.values() for p in lock.packages}
     names |= {e.name for e in allowlist.packages if e.internal}
     return Context(
@@ -130,7 +131,7 @@ def make_context(
         pages=upstream_pages(sources, names),
         now=datetime.datetime.now(datetime.UTC),
         cache=cache,
-        registry=lambda: registry_for(allowlist.config.registry),
+        registry=registry,
     )
 
 

@@ -21,15 +21,15 @@ from packaging.utils import NormalizedName
 
 from pipgate import policy
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, PackageEntry, Target, load
-from pipgate.allowlist.model import AuditPolicy
+from pipgate.audit import Auditor, decide
 from pipgate.audit import Finding as VulnerabilityFinding
-from pipgate.audit import auditor_for, decide
 from pipgate.download import FileCache
 from pipgate.errors import InputError
 from pipgate.index import Source
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
 from pipgate.policy import Finding, Severity
 from pipgate.problems import display_path
+from pipgate.registry import Registry
 from pipgate.runner import run
 from pipgate.targettags import is_sdist
 
@@ -111,7 +111,8 @@ def build(
     base: str,
     sources: Sequence[Source],
     cache: FileCache,
-    audit_policy: AuditPolicy,
+    auditor: Auditor,
+    registry: Callable[[], Registry],
     lock_file: Callable[[Target], Path],
 ) -> Review:
     """Everything the report says: the changes since ``base``, the policy's findings on the
@@ -119,7 +120,7 @@ def build(
     base_locks, note = load_base(head.root, base)
     targets = list(head.config.targets)
     locks = {t.name: (t, head_locks[t.name]) for t in targets}
-    context = policy.make_context(head, locks, sources, cache)
+    context = policy.make_context(head, locks, sources, cache, registry)
     findings = policy.run_checks(context)
     refused = {f.package for f in findings if f.severity is Severity.ERROR}
     changes = [
@@ -127,20 +128,19 @@ def build(
         for change in compare(head, head_locks, base_locks)
     ]
     vulnerabilities: dict[tuple[str, str, str], VulnerabilityFinding] = {}
-    with auditor_for(audit_policy) as auditor:
-        for target in targets:
-            audited, skipped = auditor.audit(lock_file(target))
-            result = decide(
-                target,
-                lock=head_locks[target.name],
-                audited=audited,
-                skipped=skipped,
-                allowlist=head,
-                source=auditor.source,
-            )
-            for finding in result.findings:
-                key = (finding.package, finding.version, finding.vulnerability.id)
-                vulnerabilities.setdefault(key, finding)
+    for target in targets:
+        audited, skipped = auditor.audit(lock_file(target))
+        result = decide(
+            target,
+            lock=head_locks[target.name],
+            audited=audited,
+            skipped=skipped,
+            allowlist=head,
+            source=auditor.source,
+        )
+        for finding in result.findings:
+            key = (finding.package, finding.version, finding.vulnerability.id)
+            vulnerabilities.setdefault(key, finding)
     return Review(
         base=base,
         note=note,

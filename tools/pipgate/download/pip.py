@@ -1,4 +1,4 @@
-"""Fetch, per target, exactly the files that target's consumers install, into a cache by sha256.
+"""The pip backend of the downloader: ``pip download`` per target, checked against the lock.
 
 pip downloads (``--no-deps --require-hashes`` with the target's platform,
 Python version, implementation and ABI; ``--only-binary=:all:`` except for
@@ -6,90 +6,30 @@ entries marked ``sdist: true``) into a scratch folder inside the cache; each
 file is hashed again, checked against the lock, and moved into place only
 when complete. The file pip chose for each package is found again by its
 hash, so a lock that has not changed costs no index traffic at all: every
-file it needs is already in the cache.
-
+file it needs is already in the cache. ``internal: true`` packages come from
+the private registry, never from upstream.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 import sys
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import NormalizedName
-
-from pipgate import index
 from pipgate.allowlist import Allowlist, Target
 from pipgate.allowlist.model import SdistPolicy
-from pipgate.errors import ExternalError
+from pipgate.download.cache import FileCache, fetch_checked
+from pipgate.download.interface import CachedFile, Downloader, DownloadError, DownloadReport
 from pipgate.fsutil import sha256_of
 from pipgate.index import file_release
 from pipgate.lock import Lock, LockedPackage
+from pipgate.names import NormalizedName
 from pipgate.registry import Registry
 from pipgate.runner import redact, run, tool_environment
 from pipgate.targettags import expand_platform
-from pipgate.toolenv import cache_dir
-
-
-class DownloadError(ExternalError):
-    """A file could not be fetched, or did not match the lock (exit 3)."""
-
-
-@dataclasses.dataclass(frozen=True, order=True)
-class CachedFile:
-    name: str
-    """The project, normalised."""
-    version: str
-    filename: str
-    sha256: str
-    path: Path
-    size: int
-
-
-@dataclasses.dataclass(frozen=True)
-class DownloadReport:
-    target: str
-    files: tuple[CachedFile, ...]
-    fetched: int
-    fetched_bytes: int
-    cached: int
-
-
-class FileCache:
-    """Files by sha256: ``<root>/sha256/<ab>/<digest>/<filename>``."""
-
-    def __init__(self, root: Path | None = None) -> None:
-        self.root = root or cache_dir() / "files"
-
-    def _folder(self, digest: str) -> Path:
-        return self.root / "sha256" / digest[:2] / digest
-
-    def get(self, digest: str) -> Path | None:
-        folder = self._folder(digest)
-        if not folder.is_dir():
-            return None
-        for item in folder.iterdir():
-            if not item.name.startswith("."):
-                return item
-        return None
-
-    def scratch(self) -> tempfile.TemporaryDirectory[str]:
-        """A folder on the cache's file system, so that moving into place is a rename."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return tempfile.TemporaryDirectory(prefix=".download-", dir=self.root)
-
-    def add(self, source: Path, digest: str) -> Path:
-        """Move ``source`` (already checked to hash to ``digest``) into the cache."""
-        folder = self._folder(digest)
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / source.name
-        source.replace(target)
-        return target
 
 
 def _requirement_lines(packages: Sequence[LockedPackage]) -> str:
@@ -124,6 +64,31 @@ def pip_download_args(target: Target, *, binary_only: bool) -> list[str]:
         args += ["--platform", platform]
     args += ["--only-binary=:all:"] if binary_only else ["--prefer-binary"]
     return args
+
+
+class PipDownloader(Downloader):
+    """``pip download`` from the upstream; internal packages from the private registry."""
+
+    def __init__(
+        self,
+        allowlist: Allowlist,
+        cache: FileCache,
+        registry: Callable[[], Registry] | None = None,
+    ) -> None:
+        self.allowlist = allowlist
+        self.cache = cache
+        self.registry = registry
+
+    def download(
+        self,
+        target: Target,
+        lock: Lock,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> DownloadReport:
+        return download_target(
+            self.allowlist, target, lock, self.cache, progress=progress, registry=self.registry
+        )
 
 
 def download_target(
@@ -277,7 +242,7 @@ def _from_registry(
                 hint="publish the internal package to the registry, then lock again",
             )
         chosen = candidates[0]
-        path = _fetch_checked(
+        path = fetch_checked(
             cache,
             chosen.filename,
             chosen.sha256,
@@ -307,40 +272,3 @@ def _admit(
     size = item.stat().st_size
     path = cache.add(item, digest)
     return CachedFile(package.name, package.version, path.name, digest, path, size)
-
-
-def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Path:
-    """One file from an index, streamed into the cache and checked against ``sha256``.
-
-    Used where pipgate needs a file's metadata before a download (the licence
-    check): no pip, nothing built or run. A mismatch keeps nothing.
-    """
-    found = cache.get(sha256)
-    if found is not None:
-        return found
-
-    def fetch(target: Path) -> str:
-        try:
-            return index.download(url, target)
-        except index.IndexReadError as error:
-            raise DownloadError(error.message, hint=error.hint) from None
-
-    return _fetch_checked(
-        cache, filename, sha256, fetch, "the index serves a file the lock does not record"
-    )
-
-
-def _fetch_checked(
-    cache: FileCache, filename: str, sha256: str, fetch: Callable[[Path], str], hint: str
-) -> Path:
-    """``fetch`` one file into a scratch folder of the cache; admitted only when it hashes
-    to ``sha256``, so a mismatch or a failure keeps nothing."""
-    with cache.scratch() as scratch:
-        target = Path(scratch) / filename
-        digest = fetch(target)
-        if digest != sha256:
-            raise DownloadError(
-                f"{filename} (sha256 {digest}) does not match the lock; it was not kept",
-                hint=hint,
-            )
-        return cache.add(target, sha256)

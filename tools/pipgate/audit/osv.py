@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from pipgate.errors import ExternalError, InputError
+from pipgate.names import NormalizedName, normalize
 
 ECOSYSTEM = "PyPI"
 MAX_RECORD_BYTES = 4 * 1024 * 1024
@@ -52,7 +52,7 @@ class Database:
 
     def query(self, name: str, version: str) -> list[dict[str, Any]]:
         """The records that affect ``name`` at ``version``, withdrawn ones left out."""
-        wanted = canonicalize_name(name)
+        wanted = normalize(name)
         return [
             record
             for record in self.records.get(wanted, ())
@@ -104,7 +104,7 @@ def affects(record: dict[str, Any], name: NormalizedName, version: str) -> bool:
         package = affected.get("package") or {}
         if package.get("ecosystem") != ECOSYSTEM:
             continue
-        if canonicalize_name(str(package.get("name", ""))) != name:
+        if normalize(str(package.get("name", ""))) != name:
             continue
         for listed in affected.get("versions") or ():
             listed_version = _version(str(listed))
@@ -168,7 +168,7 @@ def load_database(path: Path) -> Database:
         if stamp and (newest is None or stamp > newest):
             newest = stamp
         names = {
-            canonicalize_name(str((a.get("package") or {}).get("name", "")))
+            normalize(str((a.get("package") or {}).get("name", "")))
             for a in record.get("affected") or ()
             if (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
         }

@@ -1,221 +1,37 @@
-"""The vulnerability gate: pip-audit on every lock as it stands, failing closed.
+"""The vulnerability gate's decision, and the files it writes.
 
-pip-audit runs with ``--disable-pip`` on the hashed lock (no re-resolution)
-and its JSON output is what counts, never its exit code, which is 1 both for
-findings and for crashes. Every locked package must come back audited: a
-package pip-audit skipped, or a service it could not reach, stops the gate
-(exit 3) instead of passing it. Findings are accepted only by an unexpired
-exception in ``allowlist/exceptions.yaml`` that names the package and the
-advisory's id or one of its aliases.
+Every locked package must come back audited: a package the auditor skipped
+stops the gate (exit 3) instead of passing it. Findings are accepted only by
+an unexpired exception in ``allowlist/exceptions.yaml`` that names the
+package and the advisory's id or one of its aliases.
 """
 
 from __future__ import annotations
 
-import abc
-import contextlib
 import dataclasses
 import json
-import sys
-import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from packaging.utils import NormalizedName, canonicalize_name
 
 from pipgate.allowlist import Allowlist, PackageEntry, Target, VulnerabilityException
-from pipgate.allowlist.model import AuditPolicy, AuditService
-from pipgate.errors import ExternalError, InputError, PipgateError, PolicyError
+from pipgate.audit.interface import (
+    OFFLINE_HINT,
+    AuditedPackage,
+    Auditor,
+    NotAuditedError,
+    SkippedPackage,
+    Source,
+    Vulnerability,
+)
+from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
-from pipgate.osv import Database, Server, load_database
+from pipgate.names import NormalizedName, normalize
 from pipgate.problems import display_path
-from pipgate.runner import redact, run, tool_environment
 
 AUDIT_NAME = "audit.json"
 SBOM_NAME = "sbom.cdx.json"
-
-_UNREACHABLE = (
-    "ConnectionError",
-    "Max retries exceeded",
-    "Failed to establish a new connection",
-    "Could not connect",
-    "NameResolutionError",
-    "ConnectTimeout",
-    "ReadTimeout",
-    "Connection refused",
-    "Temporary failure in name resolution",
-)
-
-
-OFFLINE_HINT = (
-    "the service answered for none of them, so it is not usable from here; where no "
-    "vulnerability service is reachable, set policy.audit.database in allowlist/config.yaml "
-    "to an offline OSV export (a folder of OSV records such as a clone of the PyPA advisory "
-    "database, or an all.zip), or pass --database PATH; pipgate serves it on 127.0.0.1 for "
-    "the audit"
-)
-
-
-class AuditError(PipgateError):
-    """Base of the auditor's errors."""
-
-
-class AuditServiceError(AuditError, ExternalError):
-    """The vulnerability service could not be reached or gave no answer (exit 3)."""
-
-
-class NotAuditedError(AuditError, ExternalError):
-    """Some locked package could not be audited (exit 3)."""
-
-
-class FindingsError(AuditError, PolicyError):
-    """Known vulnerabilities that no exception accepts (exit 1)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Vulnerability:
-    id: str
-    aliases: tuple[str, ...]
-    fix_versions: tuple[str, ...]
-    description: str
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset((self.id, *self.aliases))
-
-
-@dataclasses.dataclass(frozen=True)
-class AuditedPackage:
-    name: NormalizedName
-    version: str
-    vulnerabilities: tuple[Vulnerability, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class SkippedPackage:
-    name: str
-    reason: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Source:
-    """Where the vulnerability data came from, for the report."""
-
-    description: str
-    records: int | None = None
-    newest: str | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return {"description": self.description, "records": self.records, "newest": self.newest}
-
-
-class Auditor(abc.ABC):
-    """Audits one lock file as it stands."""
-
-    source: Source
-
-    @abc.abstractmethod
-    def audit(self, lock_file: Path) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
-        """Every package of the lock, audited or skipped; raises AuditError without an answer."""
-
-
-class PipAuditor(Auditor):
-    """pip-audit as a subprocess, against the service the policy names."""
-
-    def __init__(self, service: AuditService, osv_url: str | None, source: Source) -> None:
-        self.service = service
-        self.osv_url = osv_url
-        self.source = source
-
-    def audit(self, lock_file: Path) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
-        with tempfile.TemporaryDirectory(prefix="pipgate-audit-") as scratch:
-            output = Path(scratch) / "pip-audit.json"
-            args = [
-                sys.executable,
-                "-m",
-                "pip_audit",
-                "--requirement",
-                str(lock_file),
-                "--disable-pip",
-                "--format",
-                "json",
-                "--output",
-                str(output),
-                "--progress-spinner",
-                "off",
-                "--aliases",
-                "on",
-                "--desc",
-                "on",
-                "--timeout",
-                "15",
-                "--cache-dir",
-                str(Path(scratch) / "cache"),
-                "--vulnerability-service",
-                self.service.value,
-            ]
-            if self.osv_url:
-                args += ["--osv-url", self.osv_url]
-            result = run(args, env=tool_environment(), timeout=1800)
-            try:
-                document = json.loads(output.read_text(encoding="utf-8"))
-            except (FileNotFoundError, ValueError):
-                document = None
-        if not isinstance(document, dict) or "dependencies" not in document:
-            text = result.output
-            if any(marker in text for marker in _UNREACHABLE):
-                raise AuditServiceError(
-                    f"could not reach the vulnerability service ({self.source.description})",
-                    hint=OFFLINE_HINT.replace(
-                        "the service answered for none of them, so it is not usable from here; ", ""
-                    ),
-                )
-
-            raise AuditServiceError(
-                f"pip-audit gave no result (exit {result.returncode}):\n"
-                f"{redact(text.strip())[-1500:]}",
-                hint="run again; if it persists, run pip-audit by hand on the lock",
-            )
-        return _parse(document)
-
-
-def _parse(document: dict[str, Any]) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
-    audited, skipped = [], []
-    for item in document.get("dependencies", []):
-        name = str(item.get("name", ""))
-        if "skip_reason" in item:
-            skipped.append(SkippedPackage(name, str(item["skip_reason"])))
-            continue
-        vulns = tuple(
-            Vulnerability(
-                id=str(v["id"]),
-                aliases=tuple(sorted(str(a) for a in v.get("aliases") or ())),
-                fix_versions=tuple(str(f) for f in v.get("fix_versions") or ()),
-                description=" ".join(str(v.get("description") or "").split()),
-            )
-            for v in item.get("vulns") or ()
-        )
-        audited.append(AuditedPackage(canonicalize_name(name), str(item.get("version")), vulns))
-    return audited, skipped
-
-
-@contextlib.contextmanager
-def auditor_for(policy: AuditPolicy) -> Iterator[Auditor]:
-    """The auditor the policy asks for; an offline export is served for the duration."""
-    if policy.database is not None:
-        database: Database = load_database(policy.database)
-        source = Source(
-            f"offline OSV export {display_path(policy.database)}", database.count, database.newest
-        )
-        with Server(database) as server:
-            yield PipAuditor(AuditService.OSV, server.url, source)
-        return
-    yield PipAuditor(policy.service, policy.url, Source(policy.describe()))
-
-
-# -- decisions --------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -293,7 +109,7 @@ def decide(
     problems += [
         f"{name}=={version}: missing from pip-audit's answer"
         for name, version in sorted(locked.items())
-        if name not in seen and not any(canonicalize_name(s.name) == name for s in skipped)
+        if name not in seen and not any(normalize(s.name) == name for s in skipped)
     ]
     if problems:
         shown = "; ".join(problems[:5]) + (
@@ -341,9 +157,6 @@ def stale_exceptions(
 ) -> list[VulnerabilityException]:
     used = {id(f.accepted_by or f.expired) for r in results for f in r.findings}
     return [e for e in allowlist.exceptions if id(e) not in used]
-
-
-# -- files ------------------------------------------------------------------------------------
 
 
 def audit_document(result: TargetAudit) -> dict[str, object]:

@@ -1,0 +1,85 @@
+"""The auditor port: a vulnerability source that audits one lock file as it stands.
+
+Results are frozen values; a package the source could not audit is a
+``SkippedPackage``, never a silent pass. One base error with its kinds.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from pathlib import Path
+
+from pipgate.errors import ExternalError, PipgateError, PolicyError
+from pipgate.names import NormalizedName
+
+OFFLINE_HINT = (
+    "the service answered for none of them, so it is not usable from here; where no "
+    "vulnerability service is reachable, set policy.audit.database in allowlist/config.yaml "
+    "to an offline OSV export (a folder of OSV records such as a clone of the PyPA advisory "
+    "database, or an all.zip), or pass --database PATH; pipgate serves it on 127.0.0.1 for "
+    "the audit"
+)
+
+
+class AuditError(PipgateError):
+    """Base of the auditor's errors."""
+
+
+class AuditServiceError(AuditError, ExternalError):
+    """The vulnerability service could not be reached or gave no answer (exit 3)."""
+
+
+class NotAuditedError(AuditError, ExternalError):
+    """Some locked package could not be audited (exit 3)."""
+
+
+class FindingsError(AuditError, PolicyError):
+    """Known vulnerabilities that no exception accepts (exit 1)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Vulnerability:
+    id: str
+    aliases: tuple[str, ...]
+    fix_versions: tuple[str, ...]
+    description: str
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditedPackage:
+    name: NormalizedName
+    version: str
+    vulnerabilities: tuple[Vulnerability, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedPackage:
+    name: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the vulnerability data came from, for the report."""
+
+    description: str
+    records: int | None = None
+    newest: str | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return {"description": self.description, "records": self.records, "newest": self.newest}
+
+
+class Auditor(abc.ABC):
+    """Audits one lock file as it stands."""
+
+    source: Source
+
+    @abc.abstractmethod
+    def audit(self, lock_file: Path) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
+        """Every package of the lock, audited or skipped; raises AuditError without an answer."""

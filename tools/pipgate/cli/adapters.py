@@ -1,0 +1,74 @@
+"""The edge: the only place that builds the ports' backends from the configuration.
+
+A new backend is chosen here and nowhere else; the pipeline and the core
+receive what this module makes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipgate.allowlist import Allowlist, RegistryKind, RegistrySpec
+from pipgate.allowlist.model import AuditPolicy, AuditService
+from pipgate.audit import Auditor, PipAuditor, Source
+from pipgate.audit.osv import Database, Server, load_database
+from pipgate.download import FileCache, PipDownloader
+from pipgate.lock import PipToolsLocker
+from pipgate.options import Options
+from pipgate.pipeline import Adapters, memoized
+from pipgate.problems import display_path
+from pipgate.registry import (
+    ArtifactRegistry,
+    EnvironmentCredentials,
+    FileRegistry,
+    HttpRegistry,
+    Registry,
+)
+
+
+def registry_for(spec: RegistrySpec) -> Registry:
+    """The backend of ``registry:``, by its URL scheme."""
+    if spec.kind is RegistryKind.FILE:
+        return FileRegistry(spec)
+    if spec.kind is RegistryKind.HTTP:
+        return HttpRegistry(spec, EnvironmentCredentials(spec.url))
+    return ArtifactRegistry(spec)
+
+
+@contextlib.contextmanager
+def auditor_for(policy: AuditPolicy) -> Iterator[Auditor]:
+    """The auditor the policy asks for; an offline export is served for the duration."""
+    if policy.database is not None:
+        database: Database = load_database(policy.database)
+        source = Source(
+            f"offline OSV export {display_path(policy.database)}", database.count, database.newest
+        )
+        with Server(database) as server:
+            yield PipAuditor(AuditService.OSV, server.url, source)
+        return
+    yield PipAuditor(policy.service, policy.url, Source(policy.describe()))
+
+
+def audit_policy(options: Options, allowlist: Allowlist) -> AuditPolicy:
+    """``policy.audit``, with ``--database`` for this run where given."""
+    policy = allowlist.config.policy.audit
+    if options.database is not None:
+        policy = dataclasses.replace(policy, database=Path(options.database))
+    return policy
+
+
+def build(options: Options, allowlist: Allowlist) -> Adapters:
+    """Every adapter a command may use; each is made only when first used."""
+    registry = memoized(lambda: registry_for(allowlist.config.registry))
+    cache = FileCache(options.cache)
+    policy = audit_policy(options, allowlist)
+    return Adapters(
+        locker=PipToolsLocker(allowlist.config.upstream, registry=registry),
+        downloader=PipDownloader(allowlist, cache, registry),
+        cache=cache,
+        registry=registry,
+        auditor=lambda: auditor_for(policy),
+    )

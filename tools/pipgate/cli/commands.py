@@ -1,0 +1,210 @@
+"""The commands: each builds objects, calls the pipeline and presents the result.
+
+A command is a function of the frozen ``Options`` and the presenter; errors
+are mapped to exit codes in one place (``pipgate.cli.main``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pipgate import pipeline, render
+from pipgate.allowlist import Allowlist, InvalidAllowlistError, load
+from pipgate.allowlist import jsonschema as schemas
+from pipgate.allowlist.spec import FILES
+from pipgate.audit.osv import Server as OsvServer
+from pipgate.audit.osv import load_database
+from pipgate.cli import adapters
+from pipgate.cli.present import Presenter, progress
+from pipgate.errors import ExitCode, InputError
+from pipgate.fsutil import write_atomic
+from pipgate.options import Options
+from pipgate.problems import display_path
+
+
+def _load(options: Options) -> Allowlist:
+    """The allowlist; an expired exception is loaded (marked) for the audit to report."""
+    return load(options.allowlist, expired_is_error=False)
+
+
+def _progress(options: Options) -> pipeline.Progress | None:
+    return progress if options.text else None
+
+
+def cmd_validate(options: Options, presenter: Presenter) -> int:
+    try:
+        allowlist = load(options.allowlist)
+    except InvalidAllowlistError as exc:
+        presenter.validation_failed(options.allowlist, exc.problems)
+        return ExitCode.BAD_INPUT
+    presenter.validated(options.allowlist, allowlist)
+    return ExitCode.OK
+
+
+def cmd_lock(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    locker = adapters.build(options, allowlist).locker
+    presenter.report(pipeline.lock(options, allowlist, locker, targets, _progress(options)))
+    return ExitCode.OK
+
+
+def cmd_check(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    found = adapters.build(options, allowlist)
+    presenter.report(pipeline.check(options, allowlist, found, targets, _progress(options)))
+    return ExitCode.OK
+
+
+def cmd_audit(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    found = adapters.build(options, allowlist)
+    presenter.report(pipeline.audit(options, allowlist, found, targets, _progress(options)))
+    return ExitCode.OK
+
+
+def cmd_download(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    downloader = adapters.build(options, allowlist).downloader
+    report = pipeline.download(options, allowlist, downloader, targets, _progress(options))
+    presenter.report(report)
+    return ExitCode.OK
+
+
+def cmd_upload(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    found = adapters.build(options, allowlist)
+    presenter.report(pipeline.upload(options, allowlist, found, targets, _progress(options)))
+    return ExitCode.OK
+
+
+def cmd_render(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    downloader = adapters.build(options, allowlist).downloader
+    report = pipeline.render_files(options, allowlist, downloader, targets, _progress(options))
+    presenter.report(report)
+    return ExitCode.OK
+
+
+def cmd_bundle(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    targets = pipeline.select_targets(allowlist, options.targets)
+    downloader = adapters.build(options, allowlist).downloader
+    presenter.report(pipeline.bundle(options, allowlist, downloader, targets, _progress(options)))
+    return ExitCode.OK
+
+
+def cmd_review(options: Options, presenter: Presenter) -> int:
+    head = _load(options)
+    presenter.report(pipeline.review_change(options, head, adapters.build(options, head)))
+    return ExitCode.OK
+
+
+def cmd_sync(options: Options, presenter: Presenter) -> int:
+    """validate, lock, check, audit, publish (download, upload, verify), render."""
+    allowlist = load(options.allowlist)  # an expired exception stops the sync here
+    report = pipeline.sync_all(
+        options,
+        allowlist,
+        adapters.build(options, allowlist),
+        progress=progress,
+        announce=_progress(options),
+        on_step=presenter.step,
+    )
+    if report.failed is not None:
+        presenter.sync_failed(report)
+        return int(report.exit_code)
+    presenter.report(report)
+    return ExitCode.OK
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _stdout_file() -> Path | None:
+    """The regular file standard output is redirected to, where the system tells."""
+    try:
+        link = Path(f"/proc/self/fd/{sys.stdout.fileno()}")
+        return link.readlink() if link.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def cmd_pip_conf(options: Options, presenter: Presenter) -> int:
+    allowlist = _load(options)
+    assert options.json_key is not None
+    try:
+        key = options.json_key.read_bytes()
+    except OSError as error:
+        raise InputError(
+            f"cannot read {options.json_key}: {error.strerror}", hint="check the key's path"
+        ) from None
+    text = render.render_composer_pip_conf(allowlist.config.registry, key, str(options.json_key))
+    target = options.conf_output or _stdout_file()
+    if target is not None and _inside(target, allowlist.root):
+        raise InputError(
+            f"refusing to write a pip.conf holding a key inside the repository "
+            f"({display_path(target)})",
+            hint="print it to the terminal or write it outside the repository, then upload "
+            "it to the Composer environment's bucket",
+        )
+    print(
+        "pipgate: warning: this pip.conf holds a service-account key; never commit or log it",
+        file=sys.stderr,
+    )
+    if options.conf_output is None:
+        sys.stdout.write(text)
+        return ExitCode.OK
+    fd = os.open(options.conf_output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return ExitCode.OK
+
+
+def cmd_osv_serve(database: Path, port: int) -> int:
+    loaded = load_database(database)
+    with OsvServer(loaded, port) as server:
+        print(
+            f"serving {loaded.count} OSV records (newest {loaded.newest}) from "
+            f"{database} at {server.url}",
+            flush=True,
+        )
+        try:
+            server.thread.join()
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_schema(name: str | None, check: Path | None, out: Path | None) -> int:
+    folder = check if check is not None else out
+    if folder is None:
+        sys.stdout.write(schemas.render(name or "packages"))
+        return ExitCode.OK
+    stale = []
+    for kind in FILES:
+        path = folder / f"{kind}.schema.json"
+        text = schemas.render(kind)
+        if check is not None:
+            try:
+                current = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                current = None
+            if current != text:
+                stale.append(display_path(path))
+        elif write_atomic(path, text):
+            print(f"wrote {display_path(path)}")
+    if stale:
+        raise InputError(
+            f"stale JSON Schema: {', '.join(stale)}",
+            hint=f"run 'pipgate schema --out {display_path(folder)}'",
+        )
+    return ExitCode.OK

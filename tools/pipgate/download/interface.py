@@ -1,0 +1,54 @@
+"""The downloader port: every file a target's consumers install, into the cache by sha256.
+
+A backend fetches what the cache lacks and admits a file only when it hashes
+to a value the lock records. A new backend is one module beside this one.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from pipgate.allowlist import Target
+from pipgate.errors import ExternalError
+from pipgate.lock import Lock
+
+
+class DownloadError(ExternalError):
+    """A file could not be fetched, or did not match the lock (exit 3)."""
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class CachedFile:
+    name: str
+    """The project, normalised."""
+    version: str
+    filename: str
+    sha256: str
+    path: Path
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadReport:
+    target: str
+    files: tuple[CachedFile, ...]
+    fetched: int
+    fetched_bytes: int
+    cached: int
+
+
+class Downloader(abc.ABC):
+    """Makes the cache hold one installable file per locked package of a target."""
+
+    @abc.abstractmethod
+    def download(
+        self,
+        target: Target,
+        lock: Lock,
+        *,
+        progress: Callable[[str], None] | None = None,
+    ) -> DownloadReport:
+        """The target's files, fetched where the cache lacks them; raises DownloadError."""

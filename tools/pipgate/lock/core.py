@@ -1,0 +1,252 @@
+"""Locking one target: the entries, the resolver's pins, and the files each pin may use.
+
+pip-compile (or another engine behind ``Locker``) resolves; the hashes come
+from the index's own pages, which already carry every file's sha256, instead
+of ``--generate-hashes``, which downloads every file of every pin from an
+index without the PyPI JSON API just to hash it. Every file of the pinned
+version that a consumer on the target could install (each wheel whose tags
+the target accepts, and the sdist where the entry or the policy allows
+sdists) has its hash in the lock.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+
+from pipgate import index
+from pipgate.allowlist import Allowlist, PackageEntry, Target
+from pipgate.allowlist.model import SdistPolicy, TransitivePolicy
+from pipgate.errors import InputError
+from pipgate.fsutil import write_atomic
+from pipgate.index import IndexFile, Source
+from pipgate.lock.interface import Locker, LockInputError, LockPolicyError, LockToolError
+from pipgate.lock.lockfile import (
+    TOP_LEVEL,
+    Lock,
+    LockedPackage,
+    inputs_digest,
+    lock_path,
+    read_lock,
+    render_lock,
+)
+from pipgate.lock.select import installable_files
+from pipgate.names import NormalizedName, normalize
+from pipgate.problems import Problem
+from pipgate.runner import redact
+from pipgate.targettags import supported_tags
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    target: str
+    path: Path
+    changed: bool
+    lock: Lock
+    skipped: bool
+    """True when the inputs had not changed and nothing was resolved."""
+
+
+def _fetch_pages(sources: Sequence[Source], names: Iterable[str]) -> dict[str, list[IndexFile]]:
+    wanted = sorted(set(names))
+
+    def fetch(name: str) -> list[IndexFile]:
+        files: list[IndexFile] = []
+        for source in sources:
+            files.extend(index.project_files(source, name))
+        return files
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
+
+
+def _check_entries_exist(
+    entries: Sequence[PackageEntry], pages: dict[str, list[IndexFile]], where: str
+) -> None:
+    problems = []
+    for entry in entries:
+        files = pages.get(entry.name, [])
+        if not files:
+            problems.append(
+                Problem(
+                    entry.location,
+                    f"no project named '{entry.spelled}' exists at {where}",
+                    "check the spelling of the name",
+                )
+            )
+            continue
+        if not index.files_for_version(files, entry.name, entry.version):
+            versions = sorted(
+                {r[1] for f in files if (r := index.file_release(f.filename))}, reverse=True
+            )
+            shown = ", ".join(str(v) for v in versions[:5]) or "none"
+            problems.append(
+                Problem(
+                    entry.location,
+                    f"{entry.spelled} has no release {entry.version} at {where} (newest: {shown})",
+                    "pin a version that exists",
+                )
+            )
+    if problems:
+        raise LockInputError(
+            f"{len(problems)} allowlist entr{'y' if len(problems) == 1 else 'ies'}"
+            " cannot be found upstream",
+            problems,
+            hint="fix the names and versions shown",
+        )
+
+
+def describe_sources(sources: Sequence[Source]) -> str:
+    return ", ".join(redact(s.url) for s in sources if not s.find_links) or "the find-links"
+
+
+def lock_target(
+    allowlist: Allowlist,
+    target: Target,
+    locker: Locker,
+    *,
+    upgrade: bool = False,
+    output: Path | None = None,
+    command: str = "pipgate lock",
+    progress: Callable[[str], None] | None = None,
+) -> Outcome:
+    path = lock_path(allowlist, target, output)
+    digest = inputs_digest(allowlist, target)
+    existing = read_lock(path, target.name)
+    if existing is not None and existing.digest == digest and not upgrade:
+        return Outcome(target.name, path, False, existing, True)
+
+    mismatch = locker.cannot_lock(target)
+    if mismatch is not None:
+        raise InputError(
+            mismatch,
+            hint=f"run 'pipgate lock --target {target.name}' on such a "
+            "machine, or change the target's platforms",
+        )
+    entries = allowlist.packages_for(target)
+    if not entries:
+        raise InputError(
+            f"no allowlist entry applies to target {target.name}",
+            hint="add packages for it, or remove the target from config.yaml",
+        )
+    if progress is not None:
+        progress(f"{target.name}: resolving {len(entries)} entries under Python {target.python}")
+    sources = locker.sources(target)
+    where = describe_sources(sources)
+    internal = {e.name for e in entries if e.internal}
+    pages = _fetch_pages(sources, [e.name for e in entries if e.name not in internal])
+    _check_entries_exist([e for e in entries if e.name not in internal], pages, where)
+    if internal:
+        # Internal packages come from the private registry, never from upstream: their
+        # hashes are the registry's own.
+        pages.update(locker.internal_files(internal))
+        _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
+
+    pins = locker.resolve(
+        [e.requirement for e in entries],
+        target,
+        upgrade=upgrade,
+        previous=path if existing is not None else None,
+        entries=entries,
+    )
+    pages.update(_fetch_pages(sources, [p.name for p in pins if p.name not in pages]))
+
+    by_name = {e.name: e for e in entries}
+    parents = {p.name: p.via for p in pins}
+    policy = allowlist.config.policy
+    supported = supported_tags(target.python, target.platforms, target.implementation)
+    problems: list[Problem] = []
+    packages: list[LockedPackage] = []
+    for pin in pins:
+        entry = by_name.get(pin.name)
+        sdist_ok = policy.sdists is SdistPolicy.ALLOW or (entry is not None and entry.sdist)
+        selection = installable_files(
+            pages.get(pin.name, []),
+            pin.name,
+            pin.version,
+            target,
+            sdist_ok=sdist_ok,
+            supported=supported,
+        )
+        if not selection.release:
+            raise LockToolError(
+                f"{pin.name}=={pin.version} was resolved, but {where} lists no file for it",
+                hint="the index changed during the run, or pip found it elsewhere; run again",
+            )
+        if not selection.hashes:
+            problems.append(
+                Problem(
+                    blame(pin.name, parents, by_name).location,
+                    f"{pin.name}=={pin.version} has no wheel for target {target.name} "
+                    f"(Python {target.python}, {' '.join(target.platforms)})"
+                    + ("" if entry else f", needed by {', '.join(pin.via)}"),
+                    "pick a version with a wheel for the target, or allow building it from its "
+                    "sdist with 'sdist: true' on its entry"
+                    if entry
+                    else "add an entry for it with 'sdist: true' to allow building its sdist",
+                )
+            )
+            continue
+        packages.append(LockedPackage(pin.name, pin.version, selection.hashes, pin.via))
+
+    if policy.transitive is TransitivePolicy.EXPLICIT:
+        for package in packages:
+            if package.name not in by_name:
+                problems.append(
+                    Problem(
+                        blame(package.name, parents, by_name).location,
+                        f"{package.name}=={package.version} is needed by "
+                        f"{', '.join(package.via)} but has no allowlist entry "
+                        "(policy.transitive: explicit)",
+                        f'add an entry for {package.name} version "{package.version}"',
+                    )
+                )
+    if problems:
+        raise LockPolicyError(
+            f"the lock of {target.name} breaks the policy",
+            problems,
+            hint="each problem says what to change",
+        )
+
+    lock = Lock(target.name, digest, tuple(packages))
+    changed = write_atomic(path, render_lock(lock, target, command))
+    return Outcome(target.name, path, changed, lock, False)
+
+
+def blame(
+    name: str,
+    parents: dict[NormalizedName, tuple[str, ...]],
+    by_name: dict[NormalizedName, PackageEntry],
+) -> PackageEntry:
+    """The allowlist entry that brought ``name`` in: its own, or the nearest ancestor's."""
+    return _nearest_entry(normalize(name), parents, by_name)[0]
+
+
+def chain_to_entry(
+    name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
+) -> tuple[PackageEntry, tuple[str, ...]]:
+    """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
+    return _nearest_entry(name, {p.name: p.via for p in lock.packages}, entries)
+
+
+def _nearest_entry(
+    name: NormalizedName,
+    parents: Mapping[NormalizedName, Sequence[str]],
+    entries: Mapping[NormalizedName, PackageEntry],
+) -> tuple[PackageEntry, tuple[str, ...]]:
+    """Breadth first up the ``via`` parents: the first entry met, and the chain from it."""
+    queue: list[tuple[NormalizedName, tuple[str, ...]]] = [(name, (name,))]
+    seen: set[str] = set()
+    while queue:
+        current, path = queue.pop(0)
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in entries:
+            return entries[current], tuple(reversed(path))
+        above = sorted(normalize(v) for v in parents.get(current, ()) if v != TOP_LEVEL)
+        queue.extend((parent, (*path, parent)) for parent in above)
+    first = next(iter(entries.values()))
+    return first, (first.name, name)

@@ -1,0 +1,81 @@
+"""The locker port: a resolver that turns exact top-level pins into every pin of a target.
+
+One base error with the three kinds the command line maps to exit codes. A
+new engine is one module beside this one.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from pipgate.allowlist import PackageEntry, Target
+from pipgate.errors import ExternalError, InputError, PipgateError, PolicyError
+from pipgate.index import IndexFile, Source
+from pipgate.names import NormalizedName
+from pipgate.problems import Problem
+
+
+class LockError(PipgateError):
+    """Base of the locker's errors."""
+
+
+class _ProblemsError(LockError):
+    """A lock error that carries the problems to show, each at an allowlist entry."""
+
+    def __init__(self, message: str, problems: Sequence[Problem], *, hint: str) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = tuple(problems)
+
+
+class LockInputError(_ProblemsError, InputError):
+    """The allowlist asks for something that cannot be locked (exit 2)."""
+
+
+class LockPolicyError(_ProblemsError, PolicyError):
+    """The lock breaks a policy: an unlisted transitive package, a missing wheel (exit 1)."""
+
+
+class LockToolError(LockError, ExternalError):
+    """pip-compile or an index failed (exit 3)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Pin:
+    name: NormalizedName
+    version: str
+    via: tuple[str, ...]
+
+
+class Locker(abc.ABC):
+    """Resolves exact top-level requirements into every pin, for one target."""
+
+    @abc.abstractmethod
+    def resolve(
+        self,
+        requirements: Sequence[str],
+        target: Target,
+        *,
+        upgrade: bool,
+        previous: Path | None,
+        entries: Sequence[PackageEntry],
+    ) -> list[Pin]:
+        """The pins; raises a LockError naming the entries when it cannot."""
+
+    def cannot_lock(self, target: Target) -> str | None:
+        """Why this engine cannot lock ``target`` on this machine, or None."""
+        return None
+
+    @abc.abstractmethod
+    def sources(self, target: Target) -> tuple[Source, ...]:
+        """Where this locker takes packages from, in order."""
+
+    def internal_files(self, names: Iterable[NormalizedName]) -> dict[str, list[IndexFile]]:
+        """The files of ``internal: true`` packages, from the private registry only."""
+        raise LockInputError(
+            "internal packages need the private registry, and this locker has none",
+            [],
+            hint="lock with pipgate's own locker",
+        )

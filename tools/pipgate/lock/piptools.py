@@ -1,0 +1,250 @@
+"""The pip-tools engine: pip-compile under the target's own Python.
+
+The upstream is its only index (or pip's own configuration when none is
+set); internal packages resolve from the private registry, whose URL (it may
+hold a credential) goes in the child's environment only.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from pipgate import index
+from pipgate.allowlist import PackageEntry, Target
+from pipgate.index import IndexFile, Source
+from pipgate.lock.interface import (
+    Locker,
+    LockError,
+    LockInputError,
+    LockToolError,
+    Pin,
+)
+from pipgate.lock.lockfile import TOP_LEVEL, VIA_COMMENT
+from pipgate.names import NormalizedName, normalize
+from pipgate.pipconfig import pip_sources
+from pipgate.problems import Problem
+from pipgate.registry import Registry
+from pipgate.runner import Result, redact, run, tool_environment
+from pipgate.toolenv import pip_compile_command
+
+_OUT_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)\s*(?P<rest>.*)$")
+_REQ_LINE = re.compile(r"-r \S*requirements\.in \(line (?P<line>[0-9]+)\)")
+
+
+class PipToolsLocker(Locker):
+    """pip-compile, run under the target's Python, with the upstream as its only index."""
+
+    def __init__(
+        self, upstream: str | None, registry: Callable[[], Registry] | None = None
+    ) -> None:
+        self.upstream = upstream
+        self._registry_factory = registry
+        self._registry: Registry | None = None
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            if self._registry_factory is None:
+                raise LockInputError(
+                    "internal packages need the private registry, and none was given",
+                    [],
+                    hint="run 'pipgate lock' with the allowlist's registry reachable",
+                )
+            self._registry = self._registry_factory()
+        return self._registry
+
+    def internal_files(self, names: Iterable[NormalizedName]) -> dict[str, list[IndexFile]]:
+        wanted = sorted(set(names))
+        found: dict[str, list[IndexFile]] = {name: [] for name in wanted}
+        for held in self.registry().list(wanted).values():
+            release = index.file_release(held.filename)
+            if release is not None and release[0] in found:
+                found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
+        return found
+
+    def _env(self, entries: Sequence[PackageEntry]) -> dict[str, str]:
+        # With an upstream, pip's own configuration (extra indexes, find-links) must not
+        # add sources; without one, pip's configuration is the source.
+        env = tool_environment(isolate_pip=self.upstream is not None)
+        if any(e.internal for e in entries):
+            # Internal packages resolve from the private registry. Its URL may carry a
+            # credential, so it goes in the child's environment, never on its command line.
+            extra = [] if self.upstream else self._configured_extras()
+            env["PIP_EXTRA_INDEX_URL"] = " ".join([*extra, self.registry().pip_index_url()])
+        return env
+
+    def _configured_extras(self) -> list[str]:
+        sources = pip_sources(sys.executable)
+        return [s.url for s in sources[1:] if not s.find_links]
+
+    def _index_args(self) -> list[str]:
+        return ["--index-url", self.upstream] if self.upstream else []
+
+    def cannot_lock(self, target: Target) -> str | None:
+        """pip-compile resolves environment markers for this machine: a target for
+        another operating system cannot be locked here."""
+        families = {"linux": ("manylinux", "musllinux"), "darwin": ("macosx",), "win32": ("win",)}
+        here = families.get(sys.platform, ())
+        for platform in target.platforms:
+            if not platform.startswith(here):
+                return (
+                    f"target {target.name} is for {platform}, but pip-compile resolves "
+                    f"environment markers for this machine ({sys.platform})"
+                )
+        return None
+
+    def sources(self, target: Target) -> tuple[Source, ...]:
+        if self.upstream:
+            return (Source(self.upstream),)
+        return pip_sources(pip_compile_command(target.python)[0])
+
+    def resolve(
+        self,
+        requirements: Sequence[str],
+        target: Target,
+        *,
+        upgrade: bool,
+        previous: Path | None,
+        entries: Sequence[PackageEntry],
+    ) -> list[Pin]:
+        command = pip_compile_command(target.python)
+        with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
+            folder = Path(scratch)
+            infile = folder / "requirements.in"
+            infile.write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
+            outfile = folder / "requirements.txt"
+            if previous is not None and previous.is_file() and not upgrade:
+                # pip-compile keeps the pins of an existing output where it can.
+                outfile.write_bytes(previous.read_bytes())
+            args = [
+                *command,
+                "--no-config",
+                "--quiet",
+                "--allow-unsafe",
+                "--strip-extras",
+                "--annotation-style=line",
+                "--no-emit-index-url",
+                "--no-emit-find-links",
+                "--no-emit-trusted-host",
+                "--no-emit-options",
+                "--no-header",
+                *self._index_args(),
+                *(["--upgrade"] if upgrade else []),
+                "--output-file",
+                str(outfile),
+                str(infile),
+            ]
+            result = run(args, env=self._env(entries), cwd=folder)
+            if result.returncode != 0:
+                raise self._diagnose(command[0], infile, entries, result)
+            return _parse_output(outfile.read_text(encoding="utf-8"))
+
+    def _diagnose(
+        self, python: str, infile: Path, entries: Sequence[PackageEntry], failed: Result
+    ) -> LockError:
+        """Ask pip (its own command line) why the requirements cannot be resolved together."""
+        probe = run(
+            [
+                python,
+                "-m",
+                "pip",
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--disable-pip-version-check",
+                *self._index_args(),
+                "-r",
+                str(infile),
+            ],
+            env=self._env(entries),
+            cwd=infile.parent,
+        )
+        text = probe.output
+        details = _conflict_details(text)
+        by_name = {e.name: e for e in entries}
+        involved = [by_name[n] for n in _conflict_subjects(details) if n in by_name]
+        if not involved:
+            lines = sorted({int(m["line"]) for m in _REQ_LINE.finditer(text)})
+            involved = [entries[n - 1] for n in lines if 0 < n <= len(entries)]
+        if "conflict" in text.lower() and involved:
+            summary = "; ".join(details)
+            problems = []
+            for entry in involved:
+                others = ", ".join(
+                    f"{o.spelled}=={o.version} ({o.location})" for o in involved if o is not entry
+                )
+                problems.append(
+                    Problem(
+                        entry.location,
+                        f"{entry.spelled}=={entry.version} cannot be installed together with "
+                        f"{others or 'the other pins'}" + (f": {summary}" if summary else ""),
+                        "change one of these versions so that their dependencies agree",
+                    )
+                )
+            return LockInputError(
+                "the allowlist's pins conflict",
+                problems,
+                hint="change one of the versions named above",
+            )
+        tail = redact((failed.stderr or failed.stdout).strip())[-1500:]
+        return LockToolError(
+            f"pip-compile failed:\n{tail}",
+            hint="run again; if it persists, check the index and the output",
+        )
+
+
+_SUBJECT = re.compile(
+    r"^(?:The user requested (?P<requested>[A-Za-z0-9._-]+)"
+    r"|(?P<parent>[A-Za-z0-9._-]+) \S+ depends on)"
+)
+
+
+def _conflict_subjects(details: Sequence[str]) -> list[NormalizedName]:
+    """The projects pip names as the sides of a conflict, in order, once each."""
+    names: list[NormalizedName] = []
+    for line in details:
+        match = _SUBJECT.match(line)
+        if match:
+            name = normalize(match["requested"] or match["parent"])
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _conflict_details(text: str) -> list[str]:
+    block = text.split("The conflict is caused by:", 1)
+    if len(block) < 2:
+        return []
+    found: list[str] = []
+    for raw in block[1].splitlines()[1:]:
+        line = raw.strip()
+        if not line:
+            if found:
+                break
+            continue
+        if line.startswith(("To fix", "Additionally")):
+            break
+        found.append(line)
+    return found
+
+
+def _parse_output(text: str) -> list[Pin]:
+    pins = []
+    for line in text.splitlines():
+        match = _OUT_PIN.match(line.strip())
+        if match is None:
+            continue
+        via_match = VIA_COMMENT.search(match["rest"])
+        via: list[str] = []
+        if via_match:
+            for raw in via_match["via"].split(","):
+                parent = raw.strip()
+                if parent.startswith("-r "):
+                    via.append(TOP_LEVEL)
+                elif parent:
+                    via.append(str(normalize(parent)))
+        pins.append(Pin(normalize(match["name"]), match["version"], tuple(via)))
+    return pins

@@ -1,0 +1,47 @@
+"""The one options object every command and the pipeline receive (twine's ``Settings``).
+
+Made once from the parsed command line (``pipgate.cli.options``), frozen,
+keyword-only; the core never sees ``argparse``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+
+
+class Format(enum.Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Options:
+    allowlist: Path = Path("allowlist")
+    format: Format = Format.TEXT
+    targets: tuple[str, ...] = ()
+    """Only these targets; empty for every target."""
+    output: Path | None = None
+    """The generated/ tree; None for generated/ beside the allowlist folder."""
+    cache: Path | None = None
+    """The file cache; None for the default under pipgate's cache folder."""
+    upgrade: bool = False
+    database: Path | None = None
+    """An offline OSV export for this run, overriding policy.audit."""
+    jobs: int = 4
+    force: bool = False
+    dry_run: bool = False
+    retry_backoff: float = 1.0
+    """Seconds before the first retry of an upload whose outcome is unknown."""
+    base: str | None = None
+    report: Path | None = None
+    bootstrap: bool = False
+    bundle_out: Path | None = None
+    json_key: Path | None = None
+    conf_output: Path | None = None
+    """Where ``pip-conf`` writes its file (mode 0600); None for standard output."""
+
+    @property
+    def text(self) -> bool:
+        return self.format is Format.TEXT

@@ -1,0 +1,560 @@
+"""The pipeline: validate → lock → check → audit → publish → render, and each step alone.
+
+Every function here runs from the frozen ``Options`` and the adapters it is
+handed (``Adapters``: a locker, a downloader, an auditor, a registry) and
+returns a typed report; none parses arguments, prints a report or builds an
+adapter. A verdict ("policy said no") is raised as the step's error with the
+step's report attached, so the presenter can show what was found. ``sync``
+runs the steps in order, skips those whose inputs are unchanged
+(``sync.State``), records each success at once (a failed or killed run
+resumes where it stopped) and stops at the first failure with its exit code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from pipgate import policy, render, review, sync
+from pipgate.allowlist import Allowlist, Target, VulnerabilityException
+from pipgate.audit import (
+    Auditor,
+    FindingsError,
+    Source,
+    TargetAudit,
+    audit_target,
+    stale_exceptions,
+)
+from pipgate.bundle import default_path, write_bundle
+from pipgate.download import Downloader, DownloadReport, FileCache
+from pipgate.errors import ExitCode, InputError, PipgateError
+from pipgate.fsutil import write_atomic
+from pipgate.http import TRAFFIC
+from pipgate.index import Source as IndexSource
+from pipgate.lock import (
+    Lock,
+    Locker,
+    Outcome,
+    describe_sources,
+    inputs_digest,
+    lock_path,
+    lock_target,
+    read_lock,
+)
+from pipgate.names import NormalizedName
+from pipgate.options import Options
+from pipgate.problems import display_path
+from pipgate.publish import PublishReport, publish
+from pipgate.registry import Registry
+
+Progress = Callable[[str], None]
+
+
+def _say(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class Adapters:
+    """The ports' backends, made at the edge (``pipgate.cli.adapters``) and handed in."""
+
+    locker: Locker
+    downloader: Downloader
+    cache: FileCache
+    registry: Callable[[], Registry]
+    """Made on first use, once: many commands never need the registry."""
+    auditor: Callable[[], AbstractContextManager[Auditor]]
+    """Opened for the audit only (an offline export is served for that long)."""
+
+
+# -- the reports ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LockResult:
+    target: Target
+    outcome: Outcome
+    seconds: float
+
+    @property
+    def status(self) -> str:
+        if self.outcome.skipped:
+            return "unchanged"
+        return "written" if self.outcome.changed else "same"
+
+
+@dataclasses.dataclass(frozen=True)
+class LockReport:
+    results: tuple[LockResult, ...]
+    index_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckReport:
+    targets: tuple[Target, ...]
+    findings: tuple[policy.Finding, ...]
+    locked: int
+    """Locked packages over every target, as checked."""
+
+    @property
+    def errors(self) -> tuple[policy.Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is policy.Severity.ERROR)
+
+    @property
+    def summary(self) -> str:
+        errors = len(self.errors)
+        warnings = len(self.findings) - errors
+        return (
+            f"{errors} polic{'y' if errors == 1 else 'ies'} broken, "
+            f"{warnings} warning{'s' if warnings != 1 else ''} "
+            f"({self.locked} locked packages in {', '.join(t.name for t in self.targets)})"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditReport:
+    source: Source
+    results: tuple[TargetAudit, ...]
+    stale: tuple[VulnerabilityException, ...]
+
+    @property
+    def failing(self) -> tuple[TargetAudit, ...]:
+        return tuple(r for r in self.results if r.unaccepted)
+
+
+@dataclasses.dataclass(frozen=True)
+class Fetched:
+    """One target's lock and its files in the cache."""
+
+    target: Target
+    lock: Lock
+    report: DownloadReport
+
+
+@dataclasses.dataclass(frozen=True)
+class DownloadSummary:
+    downloads: tuple[DownloadReport, ...]
+    index_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadReport:
+    registry: str
+    downloads: tuple[DownloadReport, ...]
+    publish: PublishReport
+    index_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderReport:
+    dry_run: bool
+    written: tuple[render.Written, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Bundle:
+    target: Target
+    path: Path
+    files: int
+    bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class BundleReport:
+    bundles: tuple[Bundle, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReviewReport:
+    review: review.Review
+    markdown: str
+
+
+class StepStatus(enum.Enum):
+    RAN = "ran"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    step: str
+    status: StepStatus
+    seconds: float
+    produced: object | None = None
+    """The step's own report (a LockReport, CheckReport, ...) when it ran."""
+    error: PipgateError | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncReport:
+    steps: tuple[StepResult, ...]
+    seconds: float
+
+    @property
+    def failed(self) -> StepResult | None:
+        return next((s for s in self.steps if s.status is StepStatus.FAILED), None)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        failed = self.failed
+        if failed is None or failed.error is None:
+            return ExitCode.OK
+        return failed.error.exit_code
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def select_targets(allowlist: Allowlist, names: Sequence[str]) -> tuple[Target, ...]:
+    if not names:
+        return tuple(allowlist.config.targets)
+    known = {t.name: t for t in allowlist.config.targets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(
+            f"unknown target {', '.join(unknown)}", hint=f"config.yaml defines {', '.join(known)}"
+        )
+    return tuple(known[n] for n in names)
+
+
+def current_lock(allowlist: Allowlist, target: Target, output: Path | None) -> Lock:
+    path = lock_path(allowlist, target, output)
+    lock = read_lock(path, target.name)
+    if lock is None:
+        raise InputError(
+            f"no lock for target {target.name} at {display_path(path)}",
+            hint="run 'pipgate lock' first",
+        )
+    return lock
+
+
+def upstream_sources(locker: Locker, targets: Sequence[Target]) -> list[IndexSource]:
+    """Where the targets' packages come from: the upstream, or pip's own configuration."""
+    return list(dict.fromkeys(s for t in targets for s in locker.sources(t)))
+
+
+def memoized(factory: Callable[[], Registry]) -> Callable[[], Registry]:
+    """``factory`` called once, on first use."""
+    return functools.cache(factory)
+
+
+# -- the steps ------------------------------------------------------------------------------------
+
+
+def lock(
+    options: Options,
+    allowlist: Allowlist,
+    locker: Locker,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> LockReport:
+    results = []
+    for target in targets:
+        started = time.monotonic()
+        outcome = lock_target(
+            allowlist,
+            target,
+            locker,
+            upgrade=options.upgrade,
+            output=options.output,
+            command="pipgate lock",  # the same for every run, so equal pins give equal files
+            progress=progress,
+        )
+        results.append(LockResult(target, outcome, time.monotonic() - started))
+    return LockReport(tuple(results), TRAFFIC.bytes)
+
+
+def check(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> CheckReport:
+    """The supply-chain policy on every lock; raises PolicyFailedError when it says no."""
+    locks = {t.name: (t, current_lock(allowlist, t, options.output)) for t in targets}
+    sources = upstream_sources(adapters.locker, targets)
+    _say(progress, f"check: reading the upstream at {describe_sources(sources)}")
+    context = policy.make_context(allowlist, locks, sources, adapters.cache, adapters.registry)
+    report = CheckReport(
+        tuple(targets),
+        tuple(policy.run_checks(context)),
+        sum(len(lock.packages) for _, lock in locks.values()),
+    )
+    if report.errors:
+        raise policy.PolicyFailedError(
+            report.summary,
+            hint="each finding above says what to change in which file",
+            report=report,
+        )
+    return report
+
+
+def audit(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> AuditReport:
+    """pip-audit on every lock; raises FindingsError for unaccepted vulnerabilities."""
+    results = []
+    with adapters.auditor() as auditor:
+        source = auditor.source
+        extra = ""
+        if source.records is not None:
+            extra = f" ({source.records} records, newest {source.newest})"
+        _say(progress, f"audit: vulnerability data from {source.description}{extra}")
+        for target in targets:
+            results.append(audit_target(allowlist, target, auditor, options.output))
+    report = AuditReport(source, tuple(results), tuple(stale_exceptions(allowlist, results)))
+    if report.failing:
+        count = sum(len(r.unaccepted) for r in report.failing)
+        raise FindingsError(
+            f"{count} known vulnerabilit{'y' if count == 1 else 'ies'} not accepted",
+            hint="upgrade the package to a fixed version, or have security accept it in "
+            "allowlist/exceptions.yaml with a reason and an expiry",
+            report=report,
+        )
+    return report
+
+
+def fetch(
+    options: Options,
+    allowlist: Allowlist,
+    downloader: Downloader,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> list[Fetched]:
+    """Each target's lock and its files in the cache (fetched where the cache lacks them)."""
+    out = []
+    for target in targets:
+        current = current_lock(allowlist, target, options.output)
+        out.append(
+            Fetched(target, current, downloader.download(target, current, progress=progress))
+        )
+    return out
+
+
+def download(
+    options: Options,
+    allowlist: Allowlist,
+    downloader: Downloader,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> DownloadSummary:
+    fetched = fetch(options, allowlist, downloader, targets, progress)
+    return DownloadSummary(tuple(f.report for f in fetched), TRAFFIC.bytes)
+
+
+def upload(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> UploadReport:
+    """Download, upload what the registry lacks, verify every locked file by hash."""
+    downloads = [
+        f.report for f in fetch(options, allowlist, adapters.downloader, targets, progress)
+    ]
+    registry = adapters.registry()
+    report = publish(
+        registry,
+        [f for r in downloads for f in r.files],
+        workers=options.jobs,
+        backoff=options.retry_backoff,
+        progress=progress,
+    )
+    return UploadReport(registry.describe(), tuple(downloads), report, TRAFFIC.bytes)
+
+
+def manifests(
+    options: Options,
+    allowlist: Allowlist,
+    downloader: Downloader,
+    targets: Sequence[Target],
+    *,
+    only: Sequence[NormalizedName] | None = None,
+    progress: Progress | None = None,
+) -> list[render.Manifest]:
+    """Each target's files (downloaded where the cache lacks them), in install order."""
+    return [
+        render.build_manifest(allowlist, f.target, f.lock, f.report.files, only=only)
+        for f in fetch(options, allowlist, downloader, targets, progress)
+    ]
+
+
+def render_files(
+    options: Options,
+    allowlist: Allowlist,
+    downloader: Downloader,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> RenderReport:
+    """pip.conf, uv.toml and each target's install order and offline installers."""
+    folder = render.output_folder(allowlist, options.output)
+    registry = allowlist.config.registry
+    files = {
+        folder / render.PIP_CONF: render.render_pip_conf(registry),
+        folder / render.UV_TOML: render.render_uv_toml(registry),
+    }
+    for manifest in manifests(options, allowlist, downloader, targets, progress=progress):
+        for name, text in render.target_files(manifest).items():
+            files[folder / manifest.target.name / name] = text
+    written = render.write(files, dry_run=options.dry_run)
+    return RenderReport(options.dry_run, tuple(written))
+
+
+def bundle(
+    options: Options,
+    allowlist: Allowlist,
+    downloader: Downloader,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> BundleReport:
+    """Each target's files with install order and installer, or only the bootstrap set."""
+    only = None
+    if options.bootstrap:
+        bootstrap = allowlist.config.bootstrap
+        if bootstrap is None:
+            raise InputError(
+                f"{display_path(allowlist.config.path)} configures no bootstrap set",
+                hint="add 'bootstrap: {file: bootstrap.yaml}' naming the package file of "
+                "keyring and its registry backend",
+            )
+        targets = [t for t in targets if bootstrap.enabled_for(t)]
+        if not targets:
+            raise InputError(
+                "the bootstrap bundle is enabled for none of the selected targets",
+                hint=f"bootstrap.targets at {bootstrap.location} lists the targets",
+            )
+        only = [e.name for e in allowlist.bootstrap_packages()]
+    if options.bundle_out and len(targets) > 1:
+        raise InputError("--out names one bundle; choose one --target")
+    bundles = []
+    for manifest in manifests(
+        options, allowlist, downloader, targets, only=only, progress=progress
+    ):
+        target = manifest.target
+        out = options.bundle_out or default_path(
+            allowlist.root, manifest, bootstrap=options.bootstrap
+        )
+        flag = " --bootstrap" if options.bootstrap else ""
+        write_bundle(manifest, out, f"pipgate bundle{flag} --target {target.name}")
+        bundles.append(
+            Bundle(target, out, len(manifest.files), sum(f.size for f in manifest.files))
+        )
+    return BundleReport(tuple(bundles))
+
+
+def review_change(options: Options, head: Allowlist, adapters: Adapters) -> ReviewReport:
+    """The review report since ``options.base``; raises PolicyFailedError when it says no."""
+    assert options.base is not None
+    targets = list(head.config.targets)
+    head_locks = {}
+    for target in targets:
+        current = current_lock(head, target, options.output)
+        if current.digest != inputs_digest(head, target):
+            raise InputError(
+                f"the lock of {target.name} is older than the allowlist",
+                hint="run 'pipgate lock' first, then review",
+            )
+        head_locks[target.name] = current
+    with adapters.auditor() as auditor:
+        found = review.build(
+            head,
+            head_locks,
+            base=options.base,
+            sources=upstream_sources(adapters.locker, targets),
+            cache=adapters.cache,
+            auditor=auditor,
+            registry=adapters.registry,
+            lock_file=lambda target: lock_path(head, target, options.output),
+        )
+    report = ReviewReport(found, review.render_markdown(found))
+    if options.report is not None:
+        write_atomic(options.report, report.markdown)
+    if not found.ok:
+        raise policy.PolicyFailedError(
+            f"review: {found.verdict()}",
+            hint="the report above says what to change",
+            report=report,
+        )
+    return report
+
+
+# -- sync -----------------------------------------------------------------------------------------
+
+
+def sync_all(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    *,
+    progress: Progress | None = None,
+    announce: Progress | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+) -> SyncReport:
+    """Every step in order, skipping those whose inputs have not changed, stopping at the
+    first failure. ``progress`` gets the steps' own progress, ``announce`` the sync's,
+    ``on_step`` each step's result as it ends."""
+    started_all = time.monotonic()
+    targets = tuple(allowlist.config.targets)
+    state = sync.State.load(render.output_folder(allowlist, options.output) / sync.STATE_NAME)
+    database = str(options.database) if options.database else None
+    step_options = dataclasses.replace(options, targets=(), upgrade=False, dry_run=False)
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("lock", lambda: lock(step_options, allowlist, adapters.locker, targets, progress)),
+        ("check", lambda: check(step_options, allowlist, adapters, targets, progress)),
+        ("audit", lambda: audit(step_options, allowlist, adapters, targets, progress)),
+        ("publish", lambda: upload(step_options, allowlist, adapters, targets, progress)),
+        (
+            "render",
+            lambda: render_files(step_options, allowlist, adapters.downloader, targets, progress),
+        ),
+    ]
+    results = [StepResult("validate", StepStatus.RAN, 0.0)]
+    _say(
+        announce,
+        f"sync: validate: {len(allowlist.packages)} packages, targets "
+        f"{', '.join(t.name for t in targets)}",
+    )
+
+    def inputs_of(name: str) -> str:
+        return sync.step_inputs(name, allowlist, targets, options.output, database=database)
+
+    for name, run_step in steps:
+        inputs = None
+        if name != "lock":  # the lock has its own inputs digest, in its header
+            inputs = inputs_of(name)
+            if not options.force and state.is_done(name, inputs):
+                results.append(StepResult(name, StepStatus.SKIPPED, 0.0))
+                _say(announce, f"sync: {name}: skipped, inputs unchanged")
+                continue
+        _say(announce, f"sync: {name}")
+        started = time.monotonic()
+        try:
+            produced = run_step()
+        except PipgateError as error:
+            failed = StepResult(name, StepStatus.FAILED, time.monotonic() - started, error=error)
+            results.append(failed)
+            if on_step is not None:
+                on_step(failed)
+            break
+        result = StepResult(name, StepStatus.RAN, time.monotonic() - started, produced)
+        results.append(result)
+        if on_step is not None:
+            on_step(result)
+        if inputs is not None:
+            # Recomputed after the step: publishing changes what the embedded registry's
+            # folder holds, and rendering makes its files, both inputs of those steps.
+            state.record(name, inputs_of(name))
+    return SyncReport(tuple(results), time.monotonic() - started_all)

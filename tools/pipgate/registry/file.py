@@ -1,0 +1,119 @@
+"""``file://DIR``: the embedded registry, a PEP 503 tree on disk.
+
+``simple/`` pages with ``#sha256=`` fragments and ``data-requires-python``,
+files under ``files/``, pages rewritten atomically; pip reads it with
+``--index-url file://DIR/simple/``.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import html
+import os
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
+
+from pipgate import index
+from pipgate.allowlist import RegistrySpec
+from pipgate.distmeta import metadata_text
+from pipgate.fsutil import sha256_of, write_atomic
+from pipgate.registry.interface import (
+    Held,
+    Registry,
+    RegistryConflictError,
+    UploadRefusedError,
+)
+
+
+def _requires_python(path: Path) -> str | None:
+    """``Requires-Python`` from a wheel's METADATA or an sdist's PKG-INFO."""
+    text = metadata_text(path)
+    if text is None:
+        return None
+    return email.parser.Parser().parsestr(text, headersonly=True).get("Requires-Python")
+
+
+class FileRegistry(Registry):
+    """A PEP 503 tree on disk."""
+
+    def __init__(self, spec: RegistrySpec) -> None:
+        assert spec.path is not None
+        self.spec = spec
+        self.root = spec.path
+        self._lock = threading.Lock()
+
+    @property
+    def simple_url(self) -> str:
+        return self.spec.simple_url
+
+    def list(self, projects: Iterable[str]) -> dict[str, Held]:
+        held: dict[str, Held] = {}
+        for project in projects:
+            for item in index.project_files(index.Source(self.simple_url), project):
+                held[item.filename] = Held(item.filename, item.sha256, item.url)
+        return held
+
+    def fetch(self, held: Held, target: Path) -> str:
+        return index.download(held.url, target)
+
+    def upload(self, path: Path, sha256: str) -> None:
+        release = index.file_release(path.name)
+        if release is None:
+            raise UploadRefusedError(f"{path.name} is not a wheel or sdist file name")
+        project = release[0]
+        files = self.root / "files"
+        files.mkdir(parents=True, exist_ok=True)
+        target = files / path.name
+        if target.exists():
+            if sha256_of(target) != sha256:
+                raise RegistryConflictError(
+                    f"the registry holds {path.name} with another sha256",
+                    hint="a file is never overwritten: remove it from the registry by hand "
+                    "after checking which one is right, then run again",
+                )
+        else:
+            # A staging file of its own: two syncs racing never write into one inode.
+            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=files)
+            os.close(handle)
+            staging = Path(name)
+            try:
+                shutil.copyfile(path, staging)
+                staging.chmod(0o644)
+                staging.replace(target)
+            finally:
+                staging.unlink(missing_ok=True)
+        with self._lock:
+            self._write_project_page(project)
+            self._write_root_page()
+
+    def _write_project_page(self, project: str) -> None:
+        entries = []
+        for item in sorted((self.root / "files").iterdir()):
+            release = index.file_release(item.name)
+            if item.name.startswith(".") or release is None or release[0] != project:
+                continue
+            requires = _requires_python(item)
+            attribute = f' data-requires-python="{html.escape(requires)}"' if requires else ""
+            href = f"../../files/{urllib.parse.quote(item.name)}#sha256={sha256_of(item)}"
+            entries.append(f'    <a href="{href}"{attribute}>{html.escape(item.name)}</a><br>')
+        page = (
+            '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" '
+            f'content="1.0"><title>Links for {project}</title></head><body>\n'
+            f"<h1>Links for {project}</h1>\n" + "\n".join(entries) + "\n</body></html>\n"
+        )
+        write_atomic(self.root / "simple" / project / "index.html", page)
+
+    def _write_root_page(self) -> None:
+        simple = self.root / "simple"
+        projects = sorted(p.name for p in simple.iterdir() if p.is_dir())
+        links = "\n".join(f'    <a href="{p}/">{p}</a><br>' for p in projects)
+        page = (
+            '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" '
+            'content="1.0"><title>Simple index</title></head><body>\n'
+            f"{links}\n</body></html>\n"
+        )
+        write_atomic(simple / "index.html", page)

@@ -1,0 +1,68 @@
+"""The registry port: where approved files go, and what every backend must answer.
+
+Every backend lists what it holds as file name and sha256 from its own index,
+so that only missing files are uploaded and the result is verified by hash.
+A new backend is one module beside this one.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable
+from pathlib import Path
+
+from pipgate.allowlist import RegistrySpec
+from pipgate.errors import ExternalError
+from pipgate.urls import redact_url
+
+
+class RegistryError(ExternalError):
+    """The registry failed or answered something unexpected (exit 3)."""
+
+
+class RegistryConflictError(RegistryError):
+    """The registry holds a file of the same name with a different hash."""
+
+
+class UploadRefusedError(RegistryError):
+    """An upload was refused for a reason retrying cannot fix."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Held:
+    filename: str
+    sha256: str
+    url: str = ""
+    """Where the registry serves the file (without credentials)."""
+
+
+class Registry(abc.ABC):
+    """Where approved files go."""
+
+    spec: RegistrySpec
+
+    @property
+    @abc.abstractmethod
+    def simple_url(self) -> str:
+        """The PEP 503 index root consumers use (``…/simple/``)."""
+
+    @abc.abstractmethod
+    def list(self, projects: Iterable[str]) -> dict[str, Held]:
+        """The files the registry holds for ``projects``, by file name."""
+
+    @abc.abstractmethod
+    def upload(self, path: Path, sha256: str) -> None:
+        """Upload one file; raises RegistryError when the outcome is unknown or refused."""
+
+    @abc.abstractmethod
+    def fetch(self, held: Held, target: Path) -> str:
+        """Stream one file the registry holds to ``target``; its sha256."""
+
+    def pip_index_url(self) -> str:
+        """The simple index as pip needs it, credentials included: for a child process's
+        environment only, never for an argument, a file or a message."""
+        return self.simple_url
+
+    def describe(self) -> str:
+        return redact_url(self.simple_url)
