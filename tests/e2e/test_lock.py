@@ -31,7 +31,7 @@ def generated(allowlist: AllowlistDir, target: str) -> Path:
 def pins(allowlist: AllowlistDir, target: str) -> dict[str, str]:
     found = read_lock(generated(allowlist, target), target)
     assert found is not None
-    return {p.name: p.version for p in found.packages}
+    return {p.name: str(p.version) for p in found.packages}
 
 
 @pytest.fixture

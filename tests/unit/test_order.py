@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
 
+from pipgate.names import NormalizedName
+from pipgate.names import normalize as canonicalize_name
 from pipgate.order import Graph, dependency_graph, install_order, marker_environments
 
 LINUX_311 = marker_environments("3.11", ["manylinux_2_17_x86_64"])

@@ -12,9 +12,9 @@ AGPL = "License :: OSI Approved :: GNU Affero General Public License v3"
 
 
 def test_pages_merge_times_and_yanks_from_every_source() -> None:
-    mirror = ProjectPage([IndexFile("a-1.0-py3-none-any.whl", "u", "h", yanked="bad build")])
+    mirror = ProjectPage((IndexFile("a-1.0-py3-none-any.whl", "u", "h", yanked="bad build"),))
     index = ProjectPage(
-        [IndexFile("a-1.0-py3-none-any.whl", "v", "h", upload_time="2026-01-01T00:00:00Z")],
+        (IndexFile("a-1.0-py3-none-any.whl", "v", "h", upload_time="2026-01-01T00:00:00Z"),),
         status="archived",
     )
     merged = _merge([mirror, index])

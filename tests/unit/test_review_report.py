@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from packaging.utils import NormalizedName
-
 from pipgate.allowlist import PackageEntry
-from pipgate.names import ExactVersion
+from pipgate.names import ExactVersion, NormalizedName, Version
 from pipgate.problems import Location
 from pipgate.review import Change, Review, render_markdown
 
@@ -34,7 +32,7 @@ def test_fifty_requests_stay_readable() -> None:
             Change(
                 owner.name,
                 None,
-                "1.0",
+                Version("1.0"),
                 ("py311", "py312"),
                 owner,
                 (owner.name,),
@@ -47,7 +45,7 @@ def test_fifty_requests_stay_readable() -> None:
             Change(
                 dep,
                 None,
-                "2.0",
+                Version("2.0"),
                 ("py311",),
                 owner,
                 (owner.name, dep),
@@ -55,7 +53,7 @@ def test_fifty_requests_stay_readable() -> None:
                 NOW - datetime.timedelta(hours=5),
             )
         )
-    changes.append(Change(NormalizedName("old"), "0.9", None, ("py311",), None, ()))
+    changes.append(Change(NormalizedName("old"), Version("0.9"), None, ("py311",), None, ()))
     text = render_markdown(Review("origin/main", "", tuple(changes), (), (), NOW))
     lines = text.splitlines()
     assert lines[0] == "## pipgate review against `origin/main`"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
 
+from pipgate.names import normalize as canonicalize_name
 from pipgate.popular import main
 from pipgate.similar import closest, popular_names, resemblance
 

@@ -16,18 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    NormalizedName,
-    canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
-from packaging.version import InvalidVersion, Version
-
 from pipgate.errors import ExternalError
 from pipgate.http import TRAFFIC, HttpError, client
+from pipgate.names import Version, file_release, normalize
 from pipgate.urls import redact_url
 
 ACCEPT = (
@@ -55,7 +46,7 @@ class IndexFile:
 class ProjectPage:
     """A project's page: its files and, where the index publishes it, its status (PEP 792)."""
 
-    files: list[IndexFile]
+    files: tuple[IndexFile, ...]
     status: str | None = None
     """``active``, ``archived``, ``quarantined`` or ``deprecated``; None when not published."""
     status_reason: str | None = None
@@ -159,7 +150,7 @@ class _NotFound(Exception):  # noqa: N818 - internal signal, never shown
     pass
 
 
-def project_files(source: Source, project: str) -> list[IndexFile]:
+def project_files(source: Source, project: str) -> tuple[IndexFile, ...]:
     """Every file ``source`` lists for ``project`` (normalised name); [] when unknown there."""
     return project_page(source, project).files
 
@@ -167,12 +158,12 @@ def project_files(source: Source, project: str) -> list[IndexFile]:
 def project_page(source: Source, project: str) -> ProjectPage:
     """``project``'s page at ``source``: no files when the project is unknown there."""
     if source.find_links:
-        return ProjectPage(_find_links_files(source, project))
+        return ProjectPage(tuple(_find_links_files(source, project)))
     page = source.url.rstrip("/") + f"/{project}/"
     try:
         text, content_type = _get(page)
     except _NotFound:
-        return ProjectPage([])
+        return ProjectPage(())
     rows: list[tuple[str, str, str | None, str | None, str | None]]
     status: dict[str, Any] = {}
     if "json" in content_type:
@@ -205,7 +196,7 @@ def project_page(source: Source, project: str) -> ProjectPage:
             "reason": parser.meta.get("pypi:project-status-reason"),
         }
     return ProjectPage(
-        [_hashed(*row) for row in rows],
+        tuple(_hashed(*row) for row in rows),
         status=str(status["status"]) if status.get("status") else None,
         status_reason=str(status["reason"]) if status.get("reason") else None,
     )
@@ -275,22 +266,12 @@ def _find_links_files(source: Source, project: str) -> list[IndexFile]:
 
 def _belongs(filename: str, project: str) -> bool:
     stem = filename.split("-", 1)[0]
-    return canonicalize_name(stem) == project
+    return normalize(stem) == project
 
 
-def files_for_version(files: Iterable[IndexFile], project: str, version: str) -> list[IndexFile]:
+def files_for_version(
+    files: Iterable[IndexFile], project: str, version: Version | str
+) -> list[IndexFile]:
     """The files of one release, matched by the version in their names."""
-    wanted = Version(version)
+    wanted = version if isinstance(version, Version) else Version(version)
     return [item for item in files if file_release(item.filename) == (project, wanted)]
-
-
-def file_release(filename: str) -> tuple[NormalizedName, Version] | None:
-    """The project and version a wheel or sdist file name carries, or None."""
-    try:
-        if filename.endswith(".whl"):
-            name, parsed, _, _ = parse_wheel_filename(filename)
-        else:
-            name, parsed = parse_sdist_filename(filename)
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-        return None
-    return name, parsed

@@ -13,18 +13,30 @@ from __future__ import annotations
 import re
 from typing import NewType
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "ExactVersion",
     "NormalizedName",
     "PythonVersion",
+    "Version",
     "check_exact_version",
     "check_name",
     "check_platform_tag",
     "check_python_version",
+    "file_release",
     "normalize",
+    "parse_version",
+    "wheel_tags",
 ]
 
 # PEP 508 names: ASCII letters and digits, with . _ - inside.
@@ -55,6 +67,34 @@ MIN_PYTHON = (3, 7)
 def normalize(name: str) -> NormalizedName:
     """The PEP 503 normalised form of an already checked name."""
     return canonicalize_name(name)
+
+
+def parse_version(text: str) -> Version | None:
+    """``text`` as a PEP 440 version, or None when it is not one."""
+    try:
+        return Version(text)
+    except (InvalidVersion, TypeError):
+        return None
+
+
+def file_release(filename: str) -> tuple[NormalizedName, Version] | None:
+    """The project and version a wheel or sdist file name carries, or None."""
+    try:
+        if filename.endswith(".whl"):
+            name, parsed, _, _ = parse_wheel_filename(filename)
+        else:
+            name, parsed = parse_sdist_filename(filename)
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    return name, parsed
+
+
+def wheel_tags(filename: str) -> frozenset[Tag] | None:
+    """The tags of a wheel file name, or None when it is not a valid wheel name."""
+    try:
+        return parse_wheel_filename(filename)[3]
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
 
 
 def _explain_not_plain(value: str, what: str) -> str | None:

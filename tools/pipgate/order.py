@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+
+from pipgate.names import NormalizedName, normalize
 
 _ARCH = re.compile(
     r"^(?:manylinux|musllinux)(?:_[0-9]+_[0-9]+|1|2010|2014)_(?P<arch>.+)$|^linux_(?P<plain>.+)$"
@@ -113,7 +114,7 @@ def dependency_graph(
     extras: dict[NormalizedName, set[str]] = {name: set() for name in requires}
     for name, wanted in requested_extras.items():
         if name in extras:
-            extras[name].update(str(canonicalize_name(e)) for e in wanted)
+            extras[name].update(str(normalize(e)) for e in wanted)
     edges: dict[NormalizedName, set[NormalizedName]] = {name: set() for name in requires}
     unlocked: set[Unlocked] = set()
     pending = sorted(requires)
@@ -122,13 +123,13 @@ def dependency_graph(
         for requirement in requires[name]:
             if not _applies(requirement, environments, sorted(extras[name])):
                 continue
-            dependency = canonicalize_name(requirement.name)
+            dependency = normalize(requirement.name)
             if dependency not in requires:
                 unlocked.add(Unlocked(name, str(requirement)))
                 continue
             if dependency != name:
                 edges[name].add(dependency)
-            added = {str(canonicalize_name(e)) for e in requirement.extras} - extras[dependency]
+            added = {str(normalize(e)) for e in requirement.extras} - extras[dependency]
             if added:
                 extras[dependency].update(added)
                 pending.append(dependency)

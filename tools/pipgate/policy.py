@@ -25,11 +25,8 @@ import concurrent.futures
 import dataclasses
 import datetime
 import enum
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-
-from packaging.utils import NormalizedName
 
 from pipgate import distmeta, index
 from pipgate.allowlist import Allowlist, PackageEntry, Target
@@ -37,6 +34,7 @@ from pipgate.download import FileCache, fetch_to_cache
 from pipgate.errors import PipgateError, PolicyError
 from pipgate.index import IndexFile, ProjectPage, Source
 from pipgate.lock import Lock, LockedPackage, chain_to_entry
+from pipgate.names import NormalizedName, Version
 from pipgate.problems import display_path
 from pipgate.registry import Registry
 from pipgate.similar import closest, popular_names
@@ -58,7 +56,7 @@ class Finding:
     rule: str
     severity: Severity
     package: NormalizedName
-    version: str | None
+    version: Version | None
     entry: PackageEntry
     chain: tuple[str, ...]
     message: str
@@ -70,7 +68,7 @@ class Finding:
             "rule": self.rule,
             "severity": self.severity.value,
             "package": self.package,
-            "version": self.version,
+            "version": None if self.version is None else str(self.version),
             "targets": list(self.targets),
             "message": self.message,
             "hint": self.hint,
@@ -85,6 +83,21 @@ class Finding:
         }
 
 
+class LicenceMemo:
+    """What each (package, version) declares, read once per run: a memo of its own, apart
+    from the frozen context that carries it."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[NormalizedName, Version], tuple[str, ...]] = {}
+
+    def get(
+        self, key: tuple[NormalizedName, Version], read: Callable[[], tuple[str, ...]]
+    ) -> tuple[str, ...]:
+        if key not in self._known:
+            self._known[key] = read()
+        return self._known[key]
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
     """What the checks read: the locks, the upstream pages, the registry and the file cache."""
@@ -96,22 +109,27 @@ class Context:
     now: datetime.datetime
     cache: FileCache
     registry: Callable[[], Registry]
-    licences: dict[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    located: tuple[Located, ...]
+    """Every locked package with the entry that brings it in and the chain from it; the
+    internal packages themselves left out (they come from the registry, never upstream:
+    the dependency-confusion check covers them)."""
+    licences: LicenceMemo = dataclasses.field(default_factory=LicenceMemo)
     """What each (package, version) declares, read once (see ``license_of``)."""
 
-    @functools.cached_property
-    def located(self) -> tuple[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]], ...]:
-        """Every locked package with the entry that brings it in and the chain from it; the
-        internal packages themselves left out (they come from the registry, never upstream:
-        the dependency-confusion check covers them)."""
-        out = []
-        for target, lock in self.locks.values():
-            entries = {e.name: e for e in self.allowlist.packages_for(target)}
-            for package in lock.packages:
-                entry, chain = chain_to_entry(package.name, lock, entries)
-                if not (entry.internal and entry.name == package.name):
-                    out.append((target, package, entry, chain))
-        return tuple(out)
+
+Located = tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]
+
+
+def locate(allowlist: Allowlist, locks: Mapping[str, tuple[Target, Lock]]) -> tuple[Located, ...]:
+    """Every locked package with its entry and chain, the internal packages left out."""
+    out = []
+    for target, lock in locks.values():
+        entries = {e.name: e for e in allowlist.packages_for(target)}
+        for package in lock.packages:
+            entry, chain = chain_to_entry(package.name, lock, entries)
+            if not (entry.internal and entry.name == package.name):
+                out.append((target, package, entry, chain))
+    return tuple(out)
 
 
 def make_context(
@@ -132,6 +150,7 @@ def make_context(
         now=datetime.datetime.now(datetime.UTC),
         cache=cache,
         registry=registry,
+        located=locate(allowlist, locks),
     )
 
 
@@ -155,7 +174,7 @@ def _merge(pages: Iterable[ProjectPage]) -> ProjectPage:
             )
         if page.status is not None and status in (None, "active"):
             status, reason = page.status, page.status_reason
-    return ProjectPage(sorted(files.values(), key=lambda f: f.filename), status, reason)
+    return ProjectPage(tuple(sorted(files.values(), key=lambda f: f.filename)), status, reason)
 
 
 def upstream_pages(
@@ -341,7 +360,7 @@ def check_typosquats(context: Context) -> list[Finding]:
                 "typosquat",
                 Severity.ERROR,
                 entry.name,
-                entry.version,
+                entry.pinned,
                 entry,
                 (entry.name,),
                 f"'{entry.spelled}' resembles {kind}, '{name}' ({how})",
@@ -363,7 +382,7 @@ def check_dependency_confusion(context: Context) -> list[Finding]:
                 "dependency-confusion",
                 Severity.ERROR,
                 entry.name,
-                entry.version,
+                entry.pinned,
                 entry,
                 (entry.name,),
                 f"the internal package '{entry.spelled}' also exists upstream "
@@ -478,10 +497,9 @@ def check_licenses(context: Context, skip: Iterable[str] = ()) -> list[Finding]:
 def license_of(context: Context, package: LockedPackage) -> tuple[str, ...]:
     """Read from the package's own metadata: a cached file, or one fetched by hash (no pip,
     nothing run: an sdist's PKG-INFO is read, never built). Once per context."""
-    key = (package.name, package.version)
-    if key not in context.licences:
-        context.licences[key] = _read_license(context, package)
-    return context.licences[key]
+    return context.licences.get(
+        (package.name, package.version), lambda: _read_license(context, package)
+    )
 
 
 def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
@@ -519,7 +537,7 @@ def run_checks(context: Context) -> list[Finding]:
 
 def _merged(findings: Iterable[Finding]) -> list[Finding]:
     """One finding per rule, package and message, with the targets it holds for."""
-    merged: dict[tuple[str, str, str | None, str], Finding] = {}
+    merged: dict[tuple[str, NormalizedName, Version | None, str], Finding] = {}
     for finding in findings:
         key = (finding.rule, finding.package, finding.version, finding.message)
         known = merged.get(key)

@@ -13,9 +13,8 @@ import argparse
 import json
 from pathlib import Path
 
-from packaging.utils import canonicalize_name
-
 from pipgate.fsutil import write_atomic
+from pipgate.names import normalize
 
 DATA = Path(__file__).resolve().parent / "data" / "popular.txt"
 
@@ -38,7 +37,7 @@ def render(document: dict[str, object], source: str, top: int) -> str:
         raise TypeError("no 'rows' list: not a top-pypi-packages file")
     names: list[str] = []
     for row in rows:
-        name = canonicalize_name(str(row["project"]))
+        name = normalize(str(row["project"]))
         if name not in names:
             names.append(name)
         if len(names) == top:

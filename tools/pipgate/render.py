@@ -16,14 +16,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import NormalizedName
-
 from pipgate import distmeta
 from pipgate.allowlist import Allowlist, RegistryKind, RegistrySpec, Target
 from pipgate.download import CachedFile
 from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
 from pipgate.lock import Lock
+from pipgate.names import NormalizedName
 from pipgate.order import dependency_graph, install_order, marker_environments
 from pipgate.targettags import is_sdist
 from pipgate.urls import has_credentials
@@ -150,7 +149,7 @@ def build_manifest(
     """
     by_name: dict[NormalizedName, CachedFile] = {}
     for item in files:
-        by_name.setdefault(NormalizedName(item.name), item)
+        by_name.setdefault(item.name, item)
     missing = sorted(p.name for p in lock.packages if p.name not in by_name)
     if missing:
         raise RenderError(

@@ -17,8 +17,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import NormalizedName
-
 from pipgate import policy
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, PackageEntry, Target, load
 from pipgate.audit import Auditor, decide
@@ -27,6 +25,7 @@ from pipgate.download import FileCache
 from pipgate.errors import InputError
 from pipgate.index import Source
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
+from pipgate.names import NormalizedName, Version
 from pipgate.policy import Finding, Severity
 from pipgate.problems import display_path
 from pipgate.registry import Registry
@@ -127,7 +126,7 @@ def build(
         _described(change, head_locks, context, refused)
         for change in compare(head, head_locks, base_locks)
     ]
-    vulnerabilities: dict[tuple[str, str, str], VulnerabilityFinding] = {}
+    vulnerabilities: dict[tuple[NormalizedName, Version, str], VulnerabilityFinding] = {}
     for target in targets:
         audited, skipped = auditor.audit(lock_file(target))
         result = decide(
@@ -185,9 +184,9 @@ def _described(
 @dataclasses.dataclass(frozen=True)
 class Change:
     package: NormalizedName
-    old: str | None
+    old: Version | None
     """The version at the base; None when added."""
-    new: str | None
+    new: Version | None
     """The version now; None when removed."""
     targets: tuple[str, ...]
     entry: PackageEntry | None
@@ -223,7 +222,7 @@ def compare(
     base_locks: Mapping[str, Lock],
 ) -> list[Change]:
     """Every package whose version differs between the base and the head, per target merged."""
-    rows: dict[tuple[NormalizedName, str | None, str | None], _Row] = {}
+    rows: dict[tuple[NormalizedName, Version | None, Version | None], _Row] = {}
     for target in head.config.targets:
         lock = head_locks[target.name]
         new = {p.name: p.version for p in lock.packages}
@@ -438,8 +437,8 @@ def as_json(review: Review) -> dict[str, object]:
             {
                 "package": c.package,
                 "kind": c.kind,
-                "old": c.old,
-                "new": c.new,
+                "old": None if c.old is None else str(c.old),
+                "new": None if c.new is None else str(c.new),
                 "targets": list(c.targets),
                 "top_level": c.top_level,
                 "chain": list(c.chain),

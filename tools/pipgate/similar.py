@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from importlib import resources
 
-from packaging.utils import NormalizedName, canonicalize_name
+from pipgate.names import NormalizedName, normalize
 
 _AFFIXES = re.compile(r"^(?:python-?3?-?|py-?3?-?)|(?:-?python-?3?|-?py3?|-?3)$")
 # Compared after lower-casing, so I/l shows up as i/l: each maps to one skeleton letter.
@@ -26,7 +26,7 @@ def popular_names() -> tuple[NormalizedName, ...]:
     """The popular names shipped with pipgate (``data/popular.txt``), most popular first."""
     text = resources.files("pipgate").joinpath("data/popular.txt").read_text(encoding="utf-8")
     return tuple(
-        canonicalize_name(line.strip())
+        normalize(line.strip())
         for line in text.splitlines()
         if line.strip() and not line.startswith("#")
     )
@@ -75,7 +75,7 @@ def resemblance(candidate: str, known: str) -> str | None:
     and as written, since confusable capitals (``jeIlyfish``) are lost in
     normalisation.
     """
-    normal = canonicalize_name(candidate)
+    normal = normalize(candidate)
     if normal == known:
         return None
     if len(known) < 4:  # short names are one edit from too many others to mean anything
@@ -83,7 +83,7 @@ def resemblance(candidate: str, known: str) -> str | None:
     plain_candidate, plain_known = normal.replace("-", ""), known.replace("-", "")
     if plain_candidate == plain_known:
         return "the same but for separators"
-    if "I" in candidate and canonicalize_name(candidate.replace("I", "l")) == known:
+    if "I" in candidate and normalize(candidate.replace("I", "l")) == known:
         return "a capital 'I' where 'l' belongs"
     how = _one_edit(normal, known)
     if how is not None:

@@ -6,7 +6,8 @@ import functools
 import re
 
 from packaging import tags
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from pipgate.names import wheel_tags
 
 _MANYLINUX = re.compile(r"^manylinux_(?P<major>[0-9]+)_(?P<minor>[0-9]+)_(?P<arch>.+)$")
 _MUSLLINUX = re.compile(r"^musllinux_(?P<major>[0-9]+)_(?P<minor>[0-9]+)_(?P<arch>.+)$")
@@ -64,8 +65,5 @@ def wheel_fits(filename: str, supported: frozenset[tags.Tag]) -> bool:
     """True when ``filename`` is a wheel whose tags a consumer with ``supported`` accepts."""
     if not filename.endswith(".whl"):
         return False
-    try:
-        _, _, _, file_tags = parse_wheel_filename(filename)
-    except InvalidWheelFilename:
-        return False
-    return not file_tags.isdisjoint(supported)
+    file_tags = wheel_tags(filename)
+    return file_tags is not None and not file_tags.isdisjoint(supported)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from pipgate.errors import ExternalError
+from pipgate.names import normalize
 from pipgate.runner import run
 
 ROOT_DIST = "pip-tools"
@@ -72,7 +72,7 @@ def _closure(version: str) -> list[metadata.Distribution]:
     seen: dict[str, metadata.Distribution] = {}
     pending = [ROOT_DIST]
     while pending:
-        name = canonicalize_name(pending.pop())
+        name = normalize(pending.pop())
         if name in seen:
             continue
         try:

@@ -7,7 +7,7 @@ import datetime
 import enum
 from pathlib import Path
 
-from pipgate.names import ExactVersion, NormalizedName, PythonVersion
+from pipgate.names import ExactVersion, NormalizedName, PythonVersion, Version
 from pipgate.problems import Location
 
 
@@ -144,6 +144,11 @@ class PackageEntry:
         """The one line pip sees: ``name[extra,...]==version``, built from checked parts only."""
         extras = f"[{','.join(self.extras)}]" if self.extras else ""
         return f"{self.name}{extras}=={self.version}"
+
+    @property
+    def pinned(self) -> Version:
+        """The entry's version, parsed (checked to parse when the file was read)."""
+        return Version(self.version)
 
     def applies_to(self, target: Target) -> bool:
         return not self.targets or target.name in self.targets

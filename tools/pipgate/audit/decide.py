@@ -27,7 +27,7 @@ from pipgate.audit.interface import (
 from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
-from pipgate.names import NormalizedName, normalize
+from pipgate.names import NormalizedName, Version, normalize
 from pipgate.problems import display_path
 
 AUDIT_NAME = "audit.json"
@@ -37,7 +37,7 @@ SBOM_NAME = "sbom.cdx.json"
 @dataclasses.dataclass(frozen=True)
 class Finding:
     package: NormalizedName
-    version: str
+    version: Version
     vulnerability: Vulnerability
     entry: PackageEntry
     chain: tuple[str, ...]
@@ -54,7 +54,7 @@ class Finding:
         exception = self.accepted_by or self.expired
         return {
             "package": self.package,
-            "version": self.version,
+            "version": str(self.version),
             "id": self.vulnerability.id,
             "aliases": list(self.vulnerability.aliases),
             "fix_versions": list(self.vulnerability.fix_versions),
@@ -182,7 +182,7 @@ def sbom_document(result: TargetAudit) -> dict[str, object]:
             "type": "library",
             "bom-ref": f"pkg:pypi/{p.name}@{p.version}",
             "name": p.name,
-            "version": p.version,
+            "version": str(p.version),
             "purl": f"pkg:pypi/{p.name}@{p.version}",
             "hashes": [{"alg": "SHA-256", "content": h} for h in p.hashes],
         }

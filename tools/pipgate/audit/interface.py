@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 from pipgate.errors import ExternalError, PipgateError, PolicyError
-from pipgate.names import NormalizedName
+from pipgate.names import NormalizedName, Version
 
 OFFLINE_HINT = (
     "the service answered for none of them, so it is not usable from here; where no "
@@ -53,13 +53,13 @@ class Vulnerability:
 @dataclasses.dataclass(frozen=True)
 class AuditedPackage:
     name: NormalizedName
-    version: str
+    version: Version
     vulnerabilities: tuple[Vulnerability, ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class SkippedPackage:
-    name: str
+    name: NormalizedName
     reason: str
 
 

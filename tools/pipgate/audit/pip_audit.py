@@ -23,7 +23,7 @@ from pipgate.audit.interface import (
     Source,
     Vulnerability,
 )
-from pipgate.names import normalize
+from pipgate.names import normalize, parse_version
 from pipgate.runner import redact, run, tool_environment
 
 _UNREACHABLE = (
@@ -102,9 +102,11 @@ class PipAuditor(Auditor):
 def _parse(document: dict[str, Any]) -> tuple[list[AuditedPackage], list[SkippedPackage]]:
     audited, skipped = [], []
     for item in document.get("dependencies", []):
-        name = str(item.get("name", ""))
-        if "skip_reason" in item:
-            skipped.append(SkippedPackage(name, str(item["skip_reason"])))
+        name = normalize(str(item.get("name", "")))
+        version = parse_version(str(item.get("version")))
+        if "skip_reason" in item or version is None:
+            reason = str(item.get("skip_reason", "pip-audit gave no version"))
+            skipped.append(SkippedPackage(name, reason))
             continue
         vulns = tuple(
             Vulnerability(
@@ -115,5 +117,5 @@ def _parse(document: dict[str, Any]) -> tuple[list[AuditedPackage], list[Skipped
             )
             for v in item.get("vulns") or ()
         )
-        audited.append(AuditedPackage(normalize(name), str(item.get("version")), vulns))
+        audited.append(AuditedPackage(name, version, vulns))
     return audited, skipped

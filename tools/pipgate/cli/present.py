@@ -59,7 +59,7 @@ def _finding_row(finding: Finding) -> list[str]:
     entry = finding.entry
     return [
         finding.package,
-        finding.version,
+        str(finding.version),
         ids,
         ", ".join(vuln.fix_versions) or "none",
         f"{entry.location} {entry.spelled} ({how})",
@@ -105,7 +105,7 @@ def lock_json(report: LockReport) -> dict[str, object]:
                 "packages": len(packages),
                 "top_level": sum(p.top_level for p in packages),
                 "transitive": [
-                    {"name": p.name, "version": p.version, "via": list(p.via)}
+                    {"name": p.name, "version": str(p.version), "via": list(p.via)}
                     for p in packages
                     if not p.top_level
                 ],

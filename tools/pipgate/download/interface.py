@@ -14,6 +14,7 @@ from pathlib import Path
 from pipgate.allowlist import Target
 from pipgate.errors import ExternalError
 from pipgate.lock import Lock
+from pipgate.names import NormalizedName, Version
 
 
 class DownloadError(ExternalError):
@@ -22,9 +23,8 @@ class DownloadError(ExternalError):
 
 @dataclasses.dataclass(frozen=True, order=True)
 class CachedFile:
-    name: str
-    """The project, normalised."""
-    version: str
+    name: NormalizedName
+    version: Version
     filename: str
     sha256: str
     path: Path

@@ -24,9 +24,8 @@ from pipgate.allowlist.model import SdistPolicy
 from pipgate.download.cache import FileCache, fetch_checked
 from pipgate.download.interface import CachedFile, Downloader, DownloadError, DownloadReport
 from pipgate.fsutil import sha256_of
-from pipgate.index import file_release
 from pipgate.lock import Lock, LockedPackage
-from pipgate.names import NormalizedName
+from pipgate.names import NormalizedName, file_release
 from pipgate.registry import Registry
 from pipgate.runner import redact, run, tool_environment
 from pipgate.targettags import expand_platform

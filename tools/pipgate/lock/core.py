@@ -24,7 +24,6 @@ from pipgate.fsutil import write_atomic
 from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import Locker, LockInputError, LockPolicyError, LockToolError
 from pipgate.lock.lockfile import (
-    TOP_LEVEL,
     Lock,
     LockedPackage,
     inputs_digest,
@@ -33,7 +32,7 @@ from pipgate.lock.lockfile import (
     render_lock,
 )
 from pipgate.lock.select import installable_files
-from pipgate.names import NormalizedName, normalize
+from pipgate.names import NormalizedName, file_release
 from pipgate.problems import Problem
 from pipgate.runner import redact
 from pipgate.targettags import supported_tags
@@ -79,7 +78,7 @@ def _check_entries_exist(
             continue
         if not index.files_for_version(files, entry.name, entry.version):
             versions = sorted(
-                {r[1] for f in files if (r := index.file_release(f.filename))}, reverse=True
+                {r[1] for f in files if (r := file_release(f.filename))}, reverse=True
             )
             shown = ", ".join(str(v) for v in versions[:5]) or "none"
             problems.append(
@@ -154,7 +153,7 @@ def lock_target(
     pages.update(_fetch_pages(sources, [p.name for p in pins if p.name not in pages]))
 
     by_name = {e.name: e for e in entries}
-    parents = {p.name: p.via for p in pins}
+    parents = {p.name: p.parents for p in pins}
     policy = allowlist.config.policy
     supported = supported_tags(target.python, target.platforms, target.implementation)
     problems: list[Problem] = []
@@ -189,7 +188,9 @@ def lock_target(
                 )
             )
             continue
-        packages.append(LockedPackage(pin.name, pin.version, selection.hashes, pin.via))
+        packages.append(
+            LockedPackage(pin.name, pin.version, selection.hashes, pin.parents, pin.top_level)
+        )
 
     if policy.transitive is TransitivePolicy.EXPLICIT:
         for package in packages:
@@ -216,24 +217,24 @@ def lock_target(
 
 
 def blame(
-    name: str,
-    parents: dict[NormalizedName, tuple[str, ...]],
+    name: NormalizedName,
+    parents: Mapping[NormalizedName, Sequence[NormalizedName]],
     by_name: dict[NormalizedName, PackageEntry],
 ) -> PackageEntry:
     """The allowlist entry that brought ``name`` in: its own, or the nearest ancestor's."""
-    return _nearest_entry(normalize(name), parents, by_name)[0]
+    return _nearest_entry(name, parents, by_name)[0]
 
 
 def chain_to_entry(
     name: NormalizedName, lock: Lock, entries: dict[NormalizedName, PackageEntry]
 ) -> tuple[PackageEntry, tuple[str, ...]]:
     """The nearest allowlist entry that pulls ``name`` in, and the chain from it."""
-    return _nearest_entry(name, {p.name: p.via for p in lock.packages}, entries)
+    return _nearest_entry(name, {p.name: p.parents for p in lock.packages}, entries)
 
 
 def _nearest_entry(
     name: NormalizedName,
-    parents: Mapping[NormalizedName, Sequence[str]],
+    parents: Mapping[NormalizedName, Sequence[NormalizedName]],
     entries: Mapping[NormalizedName, PackageEntry],
 ) -> tuple[PackageEntry, tuple[str, ...]]:
     """Breadth first up the ``via`` parents: the first entry met, and the chain from it."""
@@ -246,7 +247,7 @@ def _nearest_entry(
         seen.add(current)
         if current in entries:
             return entries[current], tuple(reversed(path))
-        above = sorted(normalize(v) for v in parents.get(current, ()) if v != TOP_LEVEL)
+        above = sorted(parents.get(current, ()))
         queue.extend((parent, (*path, parent)) for parent in above)
     first = next(iter(entries.values()))
     return first, (first.name, name)

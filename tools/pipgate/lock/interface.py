@@ -14,7 +14,8 @@ from pathlib import Path
 from pipgate.allowlist import PackageEntry, Target
 from pipgate.errors import ExternalError, InputError, PipgateError, PolicyError
 from pipgate.index import IndexFile, Source
-from pipgate.names import NormalizedName
+from pipgate.lock.lockfile import via
+from pipgate.names import NormalizedName, Version
 from pipgate.problems import Problem
 
 
@@ -45,8 +46,13 @@ class LockToolError(LockError, ExternalError):
 @dataclasses.dataclass(frozen=True)
 class Pin:
     name: NormalizedName
-    version: str
-    via: tuple[str, ...]
+    version: Version
+    parents: tuple[NormalizedName, ...]
+    top_level: bool
+
+    @property
+    def via(self) -> tuple[str, ...]:
+        return via(self.top_level, self.parents)
 
 
 class Locker(abc.ABC):

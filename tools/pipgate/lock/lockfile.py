@@ -13,24 +13,32 @@ import re
 from pathlib import Path
 
 from pipgate.allowlist import Allowlist, Target
-from pipgate.names import NormalizedName, normalize
+from pipgate.names import NormalizedName, Version, normalize, parse_version
 
 LOCK_FORMAT = 1
 LOCK_NAME = "requirements.txt"
 TOP_LEVEL = "allowlist"
 
 
+def via(top_level: bool, parents: tuple[NormalizedName, ...]) -> tuple[str, ...]:
+    """What brought a pin in, as the lock file says it: ``allowlist`` first for an entry's
+    own pin, then the parents."""
+    return (TOP_LEVEL, *parents) if top_level else parents
+
+
 @dataclasses.dataclass(frozen=True)
 class LockedPackage:
     name: NormalizedName
-    version: str
+    version: Version
     hashes: tuple[str, ...]
-    via: tuple[str, ...]
-    """Parents (normalised names), and ``allowlist`` for a top-level entry."""
+    parents: tuple[NormalizedName, ...]
+    """The locked packages that depend on this one."""
+    top_level: bool
+    """True when an allowlist entry asks for it by name."""
 
     @property
-    def top_level(self) -> bool:
-        return TOP_LEVEL in self.via
+    def via(self) -> tuple[str, ...]:
+        return via(self.top_level, self.parents)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,42 +71,39 @@ def read_lock(path: Path, target: str) -> Lock | None:
     found = _HEADER_DIGEST.search(text)
     if found is None:
         return None
-    packages = []
-    current: dict[str, object] | None = None
-    for line in text.splitlines():
-        pin = _PIN.match(line)
-        if pin:
-            if current is not None:
-                packages.append(current)
-            current = {
-                "name": normalize(pin["name"]),
-                "version": pin["version"],
-                "hashes": [],
-                "via": (),
-            }
-        if current is None:
-            continue
-        hashes = current["hashes"]
-        assert isinstance(hashes, list)
-        hashes.extend(m["digest"] for m in _HASH.finditer(line))
-        via = VIA_COMMENT.search(line)
-        if via:
-            current["via"] = tuple(v.strip() for v in via["via"].split(","))
-    if current is not None:
-        packages.append(current)
-    return Lock(
-        target=target,
-        digest=found.group(1),
-        packages=tuple(
+    packages: list[LockedPackage] = []
+    for block in _blocks(text):
+        pin = _PIN.match(block[0])
+        assert pin is not None
+        version = parse_version(pin["version"])
+        if version is None:
+            return None  # not a lock pipgate wrote
+        named: tuple[str, ...] = ()
+        for line in block:
+            found_via = VIA_COMMENT.search(line)
+            if found_via:
+                named = tuple(v.strip() for v in found_via["via"].split(","))
+        packages.append(
             LockedPackage(
-                name=NormalizedName(str(p["name"])),
-                version=str(p["version"]),
-                hashes=tuple(p["hashes"]),  # type: ignore[arg-type]
-                via=tuple(p["via"]),  # type: ignore[arg-type]
+                name=normalize(pin["name"]),
+                version=version,
+                hashes=tuple(m["digest"] for line in block for m in _HASH.finditer(line)),
+                parents=tuple(normalize(v) for v in named if v != TOP_LEVEL),
+                top_level=TOP_LEVEL in named,
             )
-            for p in packages
-        ),
-    )
+        )
+    return Lock(target=target, digest=found.group(1), packages=tuple(packages))
+
+
+def _blocks(text: str) -> list[list[str]]:
+    """The lines of each pin: its own line and those that follow it up to the next pin."""
+    blocks: list[list[str]] = []
+    for line in text.splitlines():
+        if _PIN.match(line):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+    return blocks
 
 
 def render_lock(lock: Lock, target: Target, command: str) -> str:

@@ -13,7 +13,6 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from pipgate import index
 from pipgate.allowlist import PackageEntry, Target
 from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import (
@@ -23,8 +22,8 @@ from pipgate.lock.interface import (
     LockToolError,
     Pin,
 )
-from pipgate.lock.lockfile import TOP_LEVEL, VIA_COMMENT
-from pipgate.names import NormalizedName, normalize
+from pipgate.lock.lockfile import VIA_COMMENT
+from pipgate.names import NormalizedName, file_release, normalize, parse_version
 from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
 from pipgate.registry import Registry
@@ -60,7 +59,7 @@ class PipToolsLocker(Locker):
         wanted = sorted(set(names))
         found: dict[str, list[IndexFile]] = {name: [] for name in wanted}
         for held in self.registry().list(wanted).values():
-            release = index.file_release(held.filename)
+            release = file_release(held.filename)
             if release is not None and release[0] in found:
                 found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
         return found
@@ -237,14 +236,21 @@ def _parse_output(text: str) -> list[Pin]:
         match = _OUT_PIN.match(line.strip())
         if match is None:
             continue
+        version = parse_version(match["version"])
+        if version is None:
+            raise LockToolError(
+                f"pip-compile wrote a pin that is not a version: {line.strip()[:200]}",
+                hint="run again; if it persists, report it with pip-compile's output",
+            )
         via_match = VIA_COMMENT.search(match["rest"])
-        via: list[str] = []
+        parents: list[NormalizedName] = []
+        top_level = False
         if via_match:
             for raw in via_match["via"].split(","):
                 parent = raw.strip()
                 if parent.startswith("-r "):
-                    via.append(TOP_LEVEL)
+                    top_level = True
                 elif parent:
-                    via.append(str(normalize(parent)))
-        pins.append(Pin(normalize(match["name"]), match["version"], tuple(via)))
+                    parents.append(normalize(parent))
+        pins.append(Pin(normalize(match["name"]), version, tuple(parents), top_level))
     return pins

@@ -45,7 +45,7 @@ def python_allows(requires_python: str | None, python: str) -> bool:
 def installable_files(
     files: Iterable[IndexFile],
     project: str,
-    version: str,
+    version: Version,
     target: Target,
     *,
     sdist_ok: bool,

@@ -21,6 +21,7 @@ from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
 from pipgate.fsutil import sha256_of, write_atomic
+from pipgate.names import NormalizedName, file_release
 from pipgate.registry.interface import (
     Held,
     Registry,
@@ -50,7 +51,7 @@ class FileRegistry(Registry):
     def simple_url(self) -> str:
         return self.spec.simple_url
 
-    def list(self, projects: Iterable[str]) -> dict[str, Held]:
+    def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
         held: dict[str, Held] = {}
         for project in projects:
             for item in index.project_files(index.Source(self.simple_url), project):
@@ -61,7 +62,7 @@ class FileRegistry(Registry):
         return index.download(held.url, target)
 
     def upload(self, path: Path, sha256: str) -> None:
-        release = index.file_release(path.name)
+        release = file_release(path.name)
         if release is None:
             raise UploadRefusedError(f"{path.name} is not a wheel or sdist file name")
         project = release[0]
@@ -93,7 +94,7 @@ class FileRegistry(Registry):
     def _write_project_page(self, project: str) -> None:
         entries = []
         for item in sorted((self.root / "files").iterdir()):
-            release = index.file_release(item.name)
+            release = file_release(item.name)
             if item.name.startswith(".") or release is None or release[0] != project:
                 continue
             requires = _requires_python(item)

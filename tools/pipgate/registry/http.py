@@ -23,6 +23,7 @@ from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
 from pipgate.http import HttpError, client
+from pipgate.names import NormalizedName, file_release
 from pipgate.registry.credentials import Credentials
 from pipgate.registry.interface import Held, Registry, RegistryError, UploadRefusedError
 from pipgate.runner import ToolError, redact, run, tool_environment
@@ -110,13 +111,13 @@ class HttpRegistry(Registry):
                 f"cannot reach the registry at {redact_url(url)}: {exc.reason}"
             ) from None
 
-    def list(self, projects: Iterable[str]) -> dict[str, Held]:
+    def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
         # One page per project, read a few at a time: a no-op sync is mostly this.
         with concurrent.futures.ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
             pages = list(pool.map(self._list_project, projects))
         return {name: held for page in pages for name, held in page.items()}
 
-    def _list_project(self, project: str) -> dict[str, Held]:
+    def _list_project(self, project: NormalizedName) -> dict[str, Held]:
         held: dict[str, Held] = {}
         url = self.simple_url.rstrip("/") + f"/{project}/"
         response = self._get(url)
@@ -205,7 +206,7 @@ def legacy_upload_fields(path: Path, sha256: str) -> list[tuple[str, str]]:
     """The form fields of the legacy upload API, from the file's own metadata."""
     text = metadata_text(path) or ""
     headers = email.parser.Parser().parsestr(text, headersonly=True)
-    release = index.file_release(path.name)
+    release = file_release(path.name)
     if release is None:
         raise UploadRefusedError(f"{path.name} is not a wheel or sdist file name")
     if path.name.endswith(".whl"):

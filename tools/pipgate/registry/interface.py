@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pipgate.allowlist import RegistrySpec
 from pipgate.errors import ExternalError
+from pipgate.names import NormalizedName
 from pipgate.urls import redact_url
 
 
@@ -48,7 +49,7 @@ class Registry(abc.ABC):
         """The PEP 503 index root consumers use (``…/simple/``)."""
 
     @abc.abstractmethod
-    def list(self, projects: Iterable[str]) -> dict[str, Held]:
+    def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
         """The files the registry holds for ``projects``, by file name."""
 
     @abc.abstractmethod
