@@ -1,0 +1,166 @@
+"""The pipeline's decisions, through fakes of the ports: skip, resume, stop, verify, render.
+
+Each test runs ``pipeline.sync_all`` (or one step) in-process on small real
+wheels in a local folder; the locker, auditor, downloader and registry are
+fakes (``tests.unit.fakes``). These take milliseconds; the end-to-end tests
+keep what only the real tools show.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from pipgate import pipeline
+from pipgate.errors import ExitCode
+from pipgate.lock import LockPolicyError, read_lock
+from pipgate.options import Options
+from pipgate.pipeline import SyncReport
+from tests.unit.fakes import World, make_world
+from tests.universe import Dist
+
+TOP = Dist("zq-top", "1.0", requires=("zq-dep>=1",))
+DEP = Dist("zq-dep", "2.0")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return make_world(tmp_path, [TOP, DEP], ["zq-top==1.0"], extra=[("zq-dep", "2.0", "zq-top")])
+
+
+def options(world: World, **changes: object) -> Options:
+    return dataclasses.replace(Options(allowlist=world.allowlist_dir), **changes)  # type: ignore[arg-type]
+
+
+def sync(world: World, **changes: object) -> SyncReport:
+    return pipeline.sync_all(options(world, **changes), world.allowlist(), world.adapters())
+
+
+def statuses(report: SyncReport) -> dict[str, str]:
+    return {s.step: s.status.value for s in report.steps}
+
+
+def test_first_sync_runs_every_step_and_verifies_before_render(world: World) -> None:
+    report = sync(world)
+    assert report.exit_code is ExitCode.OK
+    assert statuses(report) == dict.fromkeys(
+        ("validate", "lock", "check", "audit", "publish", "render"), "ran"
+    )
+    held = sorted(world.registry.files)
+    assert held == ["zq_dep-2.0-py3-none-any.whl", "zq_top-1.0-py3-none-any.whl"]
+    published = next(s for s in report.steps if s.step == "publish").produced
+    assert isinstance(published, pipeline.UploadReport)
+    assert published.publish.verified == 2
+    order = (world.generated / "py311" / "install-order.txt").read_text(encoding="utf-8")
+    assert order.index("zq_dep-2.0") < order.index("zq_top-1.0")  # dependency first
+    assert (world.generated / "pip.conf").is_file()
+
+
+def test_a_second_sync_skips_every_step_and_touches_nothing(world: World) -> None:
+    sync(world)
+    before = {p: p.read_bytes() for p in world.generated.rglob("*") if p.is_file()}
+    uploads, audited, resolved = (
+        world.registry.uploads,
+        world.auditor.audited,
+        world.locker.resolved,
+    )
+    report = sync(world)
+    assert statuses(report) == {
+        "validate": "ran",
+        "lock": "ran",
+        "check": "skipped",
+        "audit": "skipped",
+        "publish": "skipped",
+        "render": "skipped",
+    }
+    lock = next(s for s in report.steps if s.step == "lock").produced
+    assert isinstance(lock, pipeline.LockReport) and lock.results[0].status == "unchanged"
+    assert world.locker.resolved == resolved  # the lock's inputs digest said: nothing to do
+    assert (world.registry.uploads, world.auditor.audited) == (uploads, audited)
+    assert {p: p.read_bytes() for p in world.generated.rglob("*") if p.is_file()} == before
+
+
+def test_the_first_failure_stops_the_run_with_its_exit_code(world: World) -> None:
+    world.auditor.known[("zq-dep", "2.0")] = ("PIPGATE-TEST-9",)
+    report = sync(world)
+    assert report.exit_code is ExitCode.POLICY
+    assert statuses(report) == {
+        "validate": "ran",
+        "lock": "ran",
+        "check": "ran",
+        "audit": "failed",
+    }
+    failed = report.failed
+    assert failed is not None and failed.error is not None
+    audit = failed.error.report
+    assert isinstance(audit, pipeline.AuditReport)  # what was found travels with the verdict
+    assert [f.vulnerability.id for r in audit.failing for f in r.unaccepted] == ["PIPGATE-TEST-9"]
+    assert world.registry.uploads == 0  # nothing published
+    assert not (world.generated / "pip.conf").exists()
+
+
+def test_a_service_that_cannot_answer_is_exit_3_and_the_next_run_resumes(world: World) -> None:
+    world.auditor.down = True
+    failed = sync(world)
+    assert failed.exit_code is ExitCode.EXTERNAL
+    assert statuses(failed)["audit"] == "failed" and "publish" not in statuses(failed)
+    world.auditor.down = False
+    resumed = sync(world)
+    assert resumed.exit_code is ExitCode.OK
+    assert statuses(resumed) == {
+        "validate": "ran",
+        "lock": "ran",
+        "check": "skipped",  # it succeeded before the failure, on the same inputs
+        "audit": "ran",
+        "publish": "ran",
+        "render": "ran",
+    }
+
+
+def test_registry_faults_are_reconciled_by_hash_and_end_verified(world: World) -> None:
+    world.registry.fail_uploads = 3
+    report = sync(world, retry_backoff=0.0)
+    assert report.exit_code is ExitCode.OK
+    assert len(world.registry.files) == 2
+    assert world.registry.uploads == 5  # three failed attempts, then both files
+
+
+def test_a_registry_that_keeps_nothing_fails_verification_and_nothing_renders(
+    world: World,
+) -> None:
+    world.registry.lose_uploads = True
+    report = sync(world)
+    assert report.exit_code is ExitCode.EXTERNAL
+    assert statuses(report)["publish"] == "failed" and "render" not in statuses(report)
+    assert report.failed is not None and report.failed.error is not None
+    assert "does not hold every locked file" in report.failed.error.message
+    assert not (world.generated / "pip.conf").exists()
+    # The registry recovers: the next run publishes and renders (publish was never recorded).
+    world.registry.lose_uploads = False
+    again = sync(world)
+    assert statuses(again)["publish"] == "ran" and statuses(again)["render"] == "ran"
+
+
+def test_force_runs_steps_whose_inputs_are_unchanged(world: World) -> None:
+    sync(world)
+    report = sync(world, force=True)
+    assert statuses(report)["audit"] == "ran" and statuses(report)["publish"] == "ran"
+    assert world.registry.uploads == 2  # forced, yet only what the registry lacked moves
+
+
+def test_explicit_transitive_policy_refuses_an_unlisted_dependency(world: World) -> None:
+    config = world.allowlist_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("transitive: auto", "transitive: explicit"),
+        encoding="utf-8",
+    )
+    allowlist = world.allowlist()
+    with pytest.raises(LockPolicyError) as raised:
+        pipeline.lock(options(world), allowlist, world.locker, allowlist.config.targets)
+    assert raised.value.exit_code is ExitCode.POLICY
+    [problem] = raised.value.problems
+    assert "zq-dep==2.0 is needed by zq-top" in problem.message
+    assert problem.location.path.name == "team.yaml" and problem.location.line == 2
+    assert read_lock(world.generated / "py311" / "requirements.txt", "py311") is None
