@@ -301,11 +301,13 @@ def test_private_registry_requires_the_password(private_registry: Server) -> Non
 
 def test_upstream_yanks_a_release(upstream: Server) -> None:
     from pipgate import index
+    from pipgate.names import NormalizedName
 
-    files = {f.filename: f for f in index.project_files(index.Source(upstream.url), "yanked-pkg")}
+    name = NormalizedName("yanked-pkg")
+    files = {f.filename: f for f in index.project_files(index.Source(upstream.url), name)}
     assert files["yanked_pkg-1.0-py3-none-any.whl"].yanked == "broken build, use 1.1"
     assert files["yanked_pkg-1.1-py3-none-any.whl"].yanked is None
-    assert all(len(f.sha256) == 64 for f in files.values())
+    assert all(f.sha256 is not None and len(f.sha256) == 64 for f in files.values())
 
 
 def test_yanked_release_is_not_chosen_unless_pinned(universe: AllowlistDir) -> None:

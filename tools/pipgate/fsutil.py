@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -45,3 +48,59 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_OWNER = ".owner"
+
+
+@contextlib.contextmanager
+def owned_scratch(parent: Path, prefix: str) -> Iterator[Path]:
+    """A scratch folder in ``parent``, removed afterwards, held by a lock while in use.
+
+    A run killed while it held one leaves it behind; the next ``sweep_scratch`` of
+    ``parent`` takes the lock of each left folder and, where nobody holds it any
+    more, removes the folder. A folder a live run holds is never touched.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        with (folder / _OWNER).open("w") as owner:
+            fcntl.flock(owner.fileno(), fcntl.LOCK_EX)
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def sweep_scratch(parent: Path, prefix: str) -> int:
+    """Remove the scratch folders of ``parent`` that no live run holds; how many."""
+    removed = 0
+    try:
+        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+    except FileNotFoundError:
+        return 0
+    for folder in candidates:
+        owner = folder / _OWNER
+        try:
+            handle = owner.open("a")
+        except FileNotFoundError:
+            continue  # being made or being removed right now: not ours to judge
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live run holds it
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (made if missing) across processes, while in the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -2,18 +2,30 @@
 
 Index pages, registry listings, file downloads, uploads and token refreshes
 all use ``client()``: one ``requests`` session for the process (connection
-pooling), one place for timeouts, retries of idempotent reads, and the
-credential refresh after a 401. Bytes read are counted in ``TRAFFIC`` for the
-reports and the benchmarks.
+pooling), and one place for pipgate's rules about what a server may do:
+
+- every answer is bounded in size (a page by ``Limits.page_bytes``, a file by
+  the size its index published, else ``Limits.file_bytes``) and every request
+  in total time (``Limits.page_seconds``, ``Limits.file_seconds``), besides
+  the per-read timeout, so an endless or dripping server is cut off;
+- redirects are followed only to origins the caller allows (by default the
+  request's own); a redirect elsewhere is refused and named, and credentials
+  are never sent to another origin;
+- idempotent reads are retried a bounded number of times after a 5xx or a
+  dropped connection; after a 401 the credentials are refreshed once.
+
+Bytes read are counted in ``TRAFFIC`` for the reports and the benchmarks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any, Protocol
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import IO, Any, Protocol, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,14 +33,29 @@ from requests.adapters import HTTPAdapter
 from pipgate.errors import ExternalError
 from pipgate.urls import redact_url
 
+T = TypeVar("T")
+MIB = 1 << 20
 TIMEOUT = (10.0, 60.0)
-"""(connect, read) seconds for a page."""
+"""(connect, read) seconds: the read timeout is per read; ``Limits`` bound the whole."""
 RETRY_STATUS = frozenset({500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 READ_RETRIES = 4
 """Extra attempts of an idempotent read after a 5xx or a dropped connection."""
 CONNECT_RETRIES = 1
+MAX_REDIRECTS = 5
 BACKOFF = 0.5
 CHUNK = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """How much a server may send, and for how long (``limits:`` in config.yaml)."""
+
+    page_bytes: int = 32 * MIB
+    file_bytes: int = 4096 * MIB
+    """For a file whose index published no size."""
+    page_seconds: float = 120.0
+    file_seconds: float = 1800.0
 
 
 class HttpError(ExternalError):
@@ -37,7 +64,19 @@ class HttpError(ExternalError):
     def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.reason = reason
-        """What went wrong, in a word (the exception's type name)."""
+        """What went wrong, in a word or a few (the exception's type name, a bound)."""
+
+
+class RedirectRefusedError(HttpError):
+    """A server redirected to an origin the request may not go to."""
+
+    def __init__(self, url: str, target: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"{redact_url(url)} redirected to {redact_url(target)}, another origin; not followed",
+            reason=f"redirected to {redact_url(target)}",
+            hint=hint,
+        )
+        self.target = target
 
 
 class Credentials(Protocol):
@@ -46,6 +85,55 @@ class Credentials(Protocol):
     def get(self) -> tuple[str, str] | None: ...
 
     def refresh(self) -> None: ...
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``, default ports spelled out; '' when it has none."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Origins:
+    """Where a request (its redirects, or the files a page links) may go."""
+
+    allowed: tuple[str, ...] = ()
+    """Origins (``origin(url)``) allowed besides the request's own."""
+    any_https: bool = False
+    """Any https origin: the trust pip itself gives its own configured index."""
+
+    def allows(self, url: str, home: str) -> bool:
+        """True when ``url`` may be reached from a request or page at ``home``."""
+        target = origin(url)
+        if not target:
+            return False
+        if target == origin(home) or target in self.allowed:
+            return True
+        return self.any_https and target.startswith("https://")
+
+
+SAME_ORIGIN = Origins()
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    """A response read whole (within the bounds)."""
+
+    url: str
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
 
 class Traffic:
@@ -65,55 +153,176 @@ class Traffic:
 TRAFFIC = Traffic()
 
 
-class Client:
-    """A pooled session with pipgate's policy for timeouts, retries and credentials."""
+class _Cancelled(Exception):  # noqa: N818 - internal signal, never shown
+    pass
 
-    def __init__(self, *, sleep: Callable[[float], None] = time.sleep) -> None:
+
+class Client:
+    """A pooled session with pipgate's policy for bounds, redirects, retries and credentials."""
+
+    def __init__(
+        self, *, limits: Limits | None = None, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "pipgate"
+        self.limits = limits or Limits()
         self._sleep = sleep
 
-    def request(
+    # -- the public calls ----------------------------------------------------------------------
+
+    def get(
         self,
-        method: str,
         url: str,
         *,
         credentials: Credentials | None = None,
         headers: Mapping[str, str] | None = None,
-        data: Any = None,  # noqa: ANN401 - whatever requests accepts as a body
-        stream: bool = False,
-        timeout: tuple[float, float] = TIMEOUT,
-        retries: int = 0,
-        rewind: Callable[[], None] | None = None,
-    ) -> requests.Response:
-        """One request; after a 401 the credentials are refreshed and it is sent once more.
+        retries: int = READ_RETRIES,
+        origins: Origins = SAME_ORIGIN,
+        redirect_hint: str | None = None,
+    ) -> Answer:
+        """A page, read whole: at most ``Limits.page_bytes``, within ``Limits.page_seconds``."""
+        limit = self.limits.page_bytes
 
-        ``retries`` extra attempts are made after a 5xx answer or a dropped connection
-        (reads only: an upload's outcome is the caller's to reconcile). A streamed body is
-        sent again only after ``rewind`` has put it back at its start. Raises HttpError
-        when no answer came; any HTTP status is returned for the caller to judge.
+        def work(cancelled: threading.Event) -> Answer:
+            response = self._send(
+                "GET",
+                url,
+                credentials=credentials,
+                headers=headers,
+                retries=retries,
+                origins=origins,
+                redirect_hint=redirect_hint,
+                cancelled=cancelled,
+            )
+            with response:
+                body = bytearray()
+                for chunk in _read(response, url, limit, cancelled, "page"):
+                    body += chunk
+                TRAFFIC.add(len(body))
+                return Answer(response.url, response.status_code, response.headers, bytes(body))
+
+        return _within(work, self.limits.page_seconds, url)
+
+    def download(
+        self,
+        url: str,
+        sink: IO[bytes] | None,
+        *,
+        credentials: Credentials | None = None,
+        size: int | None = None,
+        retries: int = READ_RETRIES,
+        origins: Origins = SAME_ORIGIN,
+        redirect_hint: str | None = None,
+    ) -> tuple[int, str]:
+        """Stream the file at ``url`` into ``sink``; (HTTP status, sha256 of what was read).
+
+        The file may hold at most ``size`` bytes (what its index published), else
+        ``Limits.file_bytes``. A status of 400 or more reads nothing: (status, "").
         """
+        limit = size if size is not None else self.limits.file_bytes
+
+        def work(cancelled: threading.Event) -> tuple[int, str]:
+            response = self._send(
+                "GET",
+                url,
+                credentials=credentials,
+                retries=retries,
+                origins=origins,
+                redirect_hint=redirect_hint,
+                cancelled=cancelled,
+                stream=True,
+            )
+            with response:
+                if response.status_code >= 400:
+                    return response.status_code, ""
+                digest = hashlib.sha256()
+                what = "file" if size is None else f"file (the index published {size} bytes)"
+                for chunk in _read(response, url, limit, cancelled, what):
+                    digest.update(chunk)
+                    TRAFFIC.add(len(chunk))
+                    if sink is not None:
+                        sink.write(chunk)
+                return response.status_code, digest.hexdigest()
+
+        return _within(work, self.limits.file_seconds, url)
+
+    def post(
+        self,
+        url: str,
+        *,
+        data: Any,  # noqa: ANN401 - whatever requests accepts as a body
+        headers: Mapping[str, str],
+        credentials: Credentials | None = None,
+        rewind: Callable[[], None] | None = None,
+        seconds: float | None = None,
+    ) -> Answer:
+        """An upload: never retried here (its outcome is the caller's to reconcile by hash),
+        never redirected; sent again once after a 401, from its start (``rewind``)."""
+
+        def work(cancelled: threading.Event) -> Answer:
+            response = self._send(
+                "POST",
+                url,
+                credentials=credentials,
+                headers=headers,
+                data=data,
+                rewind=rewind,
+                retries=0,
+                origins=SAME_ORIGIN,
+                cancelled=cancelled,
+                follow=False,
+            )
+            with response:
+                body = b"".join(_read(response, url, self.limits.page_bytes, cancelled, "answer"))
+                return Answer(response.url, response.status_code, response.headers, body)
+
+        return _within(work, seconds or self.limits.file_seconds, url)
+
+    # -- one request, its redirects, retries and 401 -------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        credentials: Credentials | None,
+        retries: int,
+        origins: Origins,
+        cancelled: threading.Event,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,  # noqa: ANN401 - whatever requests accepts as a body
+        rewind: Callable[[], None] | None = None,
+        redirect_hint: str | None = None,
+        stream: bool = True,
+        follow: bool = True,
+    ) -> requests.Response:
+        home = url
+        current = url
         refreshed = False
-        attempt = connect_failures = 0
+        attempt = connect_failures = hops = 0
         first = True
         while True:
+            if cancelled.is_set():
+                raise _Cancelled
             if not first and rewind is not None:
                 rewind()
             first = False
-            auth = credentials.get() if credentials is not None else None
+            # Credentials go to the origin they were given for, never to another.
+            send_auth = credentials is not None and origin(current) == origin(home)
+            auth = credentials.get() if send_auth and credentials is not None else None
             try:
                 response = self.session.request(
                     method,
-                    url,
+                    current,
                     auth=auth,
                     headers=dict(headers or {}),
                     data=data,
                     stream=stream,
-                    timeout=timeout,
-                    allow_redirects=True,
+                    timeout=TIMEOUT,
+                    allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 # A refused connection is tried once more; a server that is down stays down.
@@ -123,75 +332,100 @@ class Client:
                     self._sleep(BACKOFF * 2 ** (attempt - 1))
                     continue
                 raise HttpError(
-                    f"cannot reach {redact_url(url)}: {type(exc).__name__}",
+                    f"cannot reach {redact_url(current)}: {type(exc).__name__}",
                     reason=type(exc).__name__,
                     hint="check that the server is up and reachable from here, then run again",
                 ) from None
-            if response.status_code == 401 and credentials is not None and not refreshed:
+            status = response.status_code
+            if status in REDIRECT_STATUS and follow and "Location" in response.headers:
+                target = urllib.parse.urljoin(current, response.headers["Location"])
+                response.close()
+                if not origins.allows(target, home) or hops >= MAX_REDIRECTS:
+                    if hops >= MAX_REDIRECTS:
+                        raise HttpError(
+                            f"{redact_url(url)} redirected more than {MAX_REDIRECTS} times",
+                            reason="too many redirects",
+                        )
+                    raise RedirectRefusedError(current, target, hint=redirect_hint)
+                hops += 1
+                current = target
+                if status == 303:
+                    method, data = "GET", None
+                continue
+            if status == 401 and send_auth and credentials is not None and not refreshed:
                 response.close()
                 credentials.refresh()
                 refreshed = True
                 continue
-            if response.status_code in RETRY_STATUS and attempt < retries:
+            if status in RETRY_STATUS and attempt < retries:
                 response.close()
                 attempt += 1
                 self._sleep(BACKOFF * 2 ** (attempt - 1))
                 continue
-            if not stream:
-                TRAFFIC.add(len(response.content))
             return response
 
-    def get(
-        self,
-        url: str,
-        *,
-        credentials: Credentials | None = None,
-        headers: Mapping[str, str] | None = None,
-        retries: int = READ_RETRIES,
-        timeout: tuple[float, float] = TIMEOUT,
-    ) -> requests.Response:
-        """A page, read whole."""
-        return self.request(
-            "GET", url, credentials=credentials, headers=headers, retries=retries, timeout=timeout
-        )
 
-    def download(
-        self,
-        url: str,
-        sink: IO[bytes] | None,
-        *,
-        credentials: Credentials | None = None,
-        timeout: tuple[float, float] = TIMEOUT,
-        retries: int = READ_RETRIES,
-    ) -> tuple[int, str]:
-        """Stream the file at ``url`` into ``sink``; (HTTP status, sha256 of what was read).
-
-        A status of 400 or more reads nothing and returns an empty digest.
-        """
-        response = self.request(
-            "GET", url, credentials=credentials, stream=True, timeout=timeout, retries=retries
-        )
-        with response:
-            if response.status_code >= 400:
-                return response.status_code, ""
-            digest = hashlib.sha256()
-            try:
-                for chunk in _chunks(response):
-                    digest.update(chunk)
-                    TRAFFIC.add(len(chunk))
-                    if sink is not None:
-                        sink.write(chunk)
-            except requests.RequestException as exc:
+def _read(
+    response: requests.Response,
+    url: str,
+    limit: int,
+    cancelled: threading.Event,
+    what: str,
+) -> Any:  # noqa: ANN401 - a generator of bytes
+    """The body in chunks; an error past ``limit`` bytes or when the deadline passed."""
+    read = 0
+    try:
+        for chunk in response.iter_content(CHUNK):
+            if cancelled.is_set():
+                raise _Cancelled
+            read += len(chunk)
+            if read > limit:
                 raise HttpError(
-                    f"reading {redact_url(url)} broke off: {type(exc).__name__}",
-                    reason=type(exc).__name__,
-                    hint="run again",
-                ) from None
-            return response.status_code, digest.hexdigest()
+                    f"{redact_url(url)} sent more than {limit} bytes for one {what}; cut off",
+                    reason=f"more than {limit} bytes",
+                    hint="a page or file that large is refused; if the index is right, raise "
+                    "the bound under 'limits:' in allowlist/config.yaml",
+                )
+            yield chunk
+    except requests.RequestException as exc:
+        raise HttpError(
+            f"reading {redact_url(url)} broke off: {type(exc).__name__}",
+            reason=type(exc).__name__,
+            hint="run again",
+        ) from None
 
 
-def _chunks(response: requests.Response) -> Iterator[bytes]:
-    yield from response.iter_content(CHUNK)
+def _within(work: Callable[[threading.Event], T], seconds: float, url: str) -> T:
+    """``work`` run to its end within ``seconds`` in all (connection, headers, redirects,
+    retries and body), however slowly a server answers; HttpError when it does not."""
+    cancelled = threading.Event()
+    outcome: dict[str, Any] = {}  # "value": T, or "error": the exception
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(cancelled)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=run, name="pipgate-http", daemon=True)
+    worker.start()
+    if not done.wait(seconds):
+        # The worker stops at its next chunk; a server that sends nothing more holds only
+        # that thread, until its read timeout or the end of the process.
+        cancelled.set()
+        raise HttpError(
+            f"{redact_url(url)} did not answer in full within {seconds:g} s; cut off",
+            reason=f"no full answer within {seconds:g} s",
+            hint="a server that answers this slowly is refused; check it, or raise "
+            "'limits:' in allowlist/config.yaml",
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
 
 
 _CLIENT: Client | None = None
@@ -205,3 +439,8 @@ def client() -> Client:
         if _CLIENT is None:
             _CLIENT = Client()
         return _CLIENT
+
+
+def configure(limits: Limits) -> None:
+    """Set the bounds of the process's client (from config.yaml, at the edge)."""
+    client().limits = limits

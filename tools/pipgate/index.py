@@ -1,8 +1,21 @@
 """Reading package indexes: PEP 503 HTML and PEP 691 JSON project pages, and find-links.
 
-Requests go through the one HTTP client (``pipgate.http``). Pages give each file's name, URL,
-sha256, ``requires-python``, yanked state and (PEP 700) upload time; a file
-listed without a sha256 is fetched and hashed, never trusted unhashed.
+Everything a page says is hostile until checked. Requests go through the one
+HTTP client (``pipgate.http``: bounded in size and time, redirects only to
+allowed origins). A listed file becomes a candidate only when
+
+- its name is a plain file name (letters, digits and ``._+!-``, no path) that
+  parses as a wheel or sdist of the very project the page is for;
+- its URL, resolved against the page, stays where the source allows: an
+  http(s) page links http(s) files on its own origin or an allowed one (pip's
+  own configured index may link any https host, as pip allows it); a file://
+  page links only files inside its own tree;
+- its sha256, when the page gives one, is 64 hex digits.
+
+A malformed page (not JSON, wrong types, a bad link) is an error that names
+the URL, never a traceback and never a silent pass. A file listed without a
+sha256 is hashed only when it is needed (``with_hashes``), never trusted
+unhashed.
 """
 
 from __future__ import annotations
@@ -11,35 +24,46 @@ import dataclasses
 import hashlib
 import html.parser
 import json
+import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from pipgate.errors import ExternalError
-from pipgate.http import TRAFFIC, HttpError, client
-from pipgate.names import Version, file_release, normalize
+from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, client, origin
+from pipgate.names import NormalizedName, Version, file_release
 from pipgate.urls import redact_url
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
     "application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 )
+SAFE_FILENAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+!-]*$")
+"""What a wheel or sdist name may hold: nothing a path or a shell would interpret."""
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_TEXT = 4096
+"""A free-text field of a page (yank or status reason) is cut to this many characters."""
 
 
 class IndexReadError(ExternalError):
-    """An index could not be read."""
+    """An index could not be read, or said something pipgate refuses (exit 3)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class IndexFile:
     filename: str
     url: str
-    sha256: str
+    sha256: str | None
+    """None when the page gave none: ``with_hashes`` fetches and hashes the file."""
     requires_python: str | None = None
     yanked: str | None = None
     """None when not yanked; the reason (possibly empty) when yanked."""
     upload_time: str | None = None
+    size: int | None = None
+    """The size the index published (PEP 700), which bounds the download."""
+    origins: Origins = SAME_ORIGIN
+    """Where the file's download may be redirected (the page's source's rule)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +82,22 @@ class Source:
 
     url: str
     find_links: bool = False
+    origins: Origins = SAME_ORIGIN
+    """Origins besides its own that its pages may link files on and redirect to."""
+
+
+def safe_filename(name: str) -> bool:
+    """True when ``name`` is a plain wheel or sdist file name (no path, nothing odd)."""
+    return (
+        bool(SAFE_FILENAME.fullmatch(name)) and ".." not in name and file_release(name) is not None
+    )
+
+
+def _text(value: object) -> str | None:
+    """A free-text field as data: a string, cut to MAX_TEXT characters; None otherwise."""
+    if value is None:
+        return None
+    return str(value)[:MAX_TEXT]
 
 
 class _Anchors(html.parser.HTMLParser):
@@ -76,27 +116,47 @@ class _Anchors(html.parser.HTMLParser):
                 self.meta[name] = content
 
 
-def parse_html(text: str, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
+@dataclasses.dataclass(frozen=True)
+class Link:
+    """One anchor of an HTML page, resolved: the file name is the URL's last segment."""
+
+    filename: str
+    url: str
+    """Without the fragment."""
+    sha256: str | None
+    requires_python: str | None
+    yanked: str | None
+    upload_time: str | None
+    size: int | None = None
+
+
+def parse_html(text: str, base: str) -> list[Link]:
+    """Every anchor of a PEP 503 page, resolved against ``base`` (not yet checked)."""
     parser = _Anchors()
     parser.feed(text)
-    return _rows(parser, base)
+    return _links(parser, base)
 
 
-def _rows(parser: _Anchors, base: str) -> list[tuple[str, str, str | None, str | None, str | None]]:
-    out: list[tuple[str, str, str | None, str | None, str | None]] = []
+def _links(parser: _Anchors, base: str) -> list[Link]:
+    out = []
     for attrs in parser.links:
         href = attrs.get("href")
         if not href:
             continue
-        url = urllib.parse.urljoin(base, href)
-        filename = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
-        yanked = attrs.get("data-yanked")
+        try:
+            url = urllib.parse.urljoin(base, href)
+            path = urllib.parse.urlsplit(url).path
+        except ValueError:
+            continue  # not a URL: not a candidate for anything
+        filename = urllib.parse.unquote(path.rsplit("/", 1)[-1])
+        location, digest = split_sha256(url)
         out.append(
-            (
+            Link(
                 filename,
-                url,
+                location,
+                digest,
                 attrs.get("data-requires-python"),
-                yanked if "data-yanked" in attrs else None,
+                _text(attrs.get("data-yanked") or "") if "data-yanked" in attrs else None,
                 attrs.get("data-upload-time"),  # not standard; read where an index gives it
             )
         )
@@ -110,14 +170,24 @@ def split_sha256(url: str) -> tuple[str, str | None]:
     return base, digest
 
 
-def _get(url: str) -> tuple[str, str]:
+class _NotFound(Exception):  # noqa: N818 - internal signal, never shown
+    pass
+
+
+def _file_path(url: str) -> Path:
+    return Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+
+
+def _get(url: str, source: Source) -> tuple[str, str]:
     """GET a page; returns (text, content type). file:// URLs are read from disk."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "file":
-        path = Path(urllib.parse.unquote(parts.path))
+    if urllib.parse.urlsplit(url).scheme == "file":
+        path = _file_path(url)
         if path.is_dir():
             path = path / "index.html"
+        limit = client().limits.page_bytes
         try:
+            if path.stat().st_size > limit:
+                raise IndexReadError(f"{path} is larger than {limit} bytes; refused")
             data = path.read_bytes()
         except FileNotFoundError:
             raise _NotFound from None
@@ -126,11 +196,17 @@ def _get(url: str) -> tuple[str, str]:
         TRAFFIC.add(len(data))
         return data.decode("utf-8", "replace"), "text/html"
     try:
-        response = client().get(url, headers={"Accept": ACCEPT})
+        response = client().get(
+            url,
+            headers={"Accept": ACCEPT},
+            origins=source.origins,
+            redirect_hint="an index may redirect only within its own origin (or to the file "
+            "hosts allowed in allowlist/config.yaml)",
+        )
     except HttpError as exc:
         raise IndexReadError(
             f"cannot reach the index at {redact_url(url)}: {exc.reason}",
-            hint="check that the index is up and reachable from here, then run again",
+            hint=exc.hint or "check that the index is up and reachable from here, then run again",
         ) from None
     if response.status_code == 404:
         raise _NotFound
@@ -146,132 +222,222 @@ def _get(url: str) -> tuple[str, str]:
     return response.text, response.headers.get("Content-Type", "")
 
 
-class _NotFound(Exception):  # noqa: N818 - internal signal, never shown
-    pass
-
-
-def project_files(source: Source, project: str) -> tuple[IndexFile, ...]:
-    """Every file ``source`` lists for ``project`` (normalised name); [] when unknown there."""
+def project_files(source: Source, project: NormalizedName) -> tuple[IndexFile, ...]:
+    """Every file ``source`` lists for ``project`` (normalised name); () when unknown there."""
     return project_page(source, project).files
 
 
-def project_page(source: Source, project: str) -> ProjectPage:
+def project_page(source: Source, project: NormalizedName) -> ProjectPage:
     """``project``'s page at ``source``: no files when the project is unknown there."""
     if source.find_links:
         return ProjectPage(tuple(_find_links_files(source, project)))
     page = source.url.rstrip("/") + f"/{project}/"
     try:
-        text, content_type = _get(page)
+        text, content_type = _get(page, source)
     except _NotFound:
         return ProjectPage(())
-    rows: list[tuple[str, str, str | None, str | None, str | None]]
-    status: dict[str, Any] = {}
     if "json" in content_type:
-        rows = []
-        document = json.loads(text)
-        found = document.get("project-status")
-        status = found if isinstance(found, dict) else {}
-        for item in document.get("files", []):
-            url = urllib.parse.urljoin(page, item["url"])
-            digest = (item.get("hashes") or {}).get("sha256")
-            if digest:
-                url = f"{url.partition('#')[0]}#sha256={digest}"
-            yanked = item.get("yanked", False)
-            reason = None if yanked is False else ("" if yanked is True else str(yanked))
-            rows.append(
-                (
-                    item["filename"],
-                    url,
-                    item.get("requires-python"),
-                    reason,
-                    item.get("upload-time"),
-                )
-            )
-    else:
-        parser = _Anchors()
-        parser.feed(text)
-        rows = _rows(parser, page)
-        status = {
-            "status": parser.meta.get("pypi:project-status"),
-            "reason": parser.meta.get("pypi:project-status-reason"),
-        }
+        return _json_page(text, page, source, project)
+    parser = _Anchors()
+    parser.feed(text)
+    files = _candidates(_links(parser, page), page, source, project)
     return ProjectPage(
-        tuple(_hashed(*row) for row in rows),
-        status=str(status["status"]) if status.get("status") else None,
-        status_reason=str(status["reason"]) if status.get("reason") else None,
+        files,
+        status=_text(parser.meta.get("pypi:project-status")),
+        status_reason=_text(parser.meta.get("pypi:project-status-reason")),
     )
 
 
-def _hashed(
-    filename: str,
-    url: str,
-    requires_python: str | None,
-    yanked: str | None,
-    upload_time: str | None,
-) -> IndexFile:
-    base, digest = split_sha256(url)
-    if digest is None:
-        digest = hash_url(base)
-    return IndexFile(filename, base, digest.lower(), requires_python, yanked, upload_time)
+def _malformed(page: str, what: str) -> IndexReadError:
+    return IndexReadError(
+        f"{redact_url(page)} is not a valid simple index page: {what}",
+        hint="pipgate refuses a page it cannot read exactly; check the index (a proxy or a "
+        "captive portal may be answering instead)",
+    )
 
 
-def hash_url(url: str) -> str:
-    """sha256 of the file at ``url``, streamed (used only where an index lists no hash)."""
-    return _stream(url, None)
+def _json_page(text: str, page: str, source: Source, project: NormalizedName) -> ProjectPage:
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise _malformed(page, "not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("files", []), list):
+        raise _malformed(page, "not a mapping with a list of files")
+    links = []
+    for position, item in enumerate(document.get("files", [])):
+        links.append(_json_link(item, page, position))
+    status = document.get("project-status")
+    if status is not None and not isinstance(status, dict):
+        raise _malformed(page, "project-status is not a mapping")
+    status = status or {}
+    return ProjectPage(
+        _candidates(links, page, source, project),
+        status=_text(status.get("status")) if status.get("status") else None,
+        status_reason=_text(status.get("reason")) if status.get("reason") else None,
+    )
 
 
-def download(url: str, target: Path) -> str:
-    """Stream the file at ``url`` to ``target``; its sha256."""
+def _json_link(item: object, page: str, position: int) -> Link:
+    where = f"files[{position}]"
+    if not isinstance(item, dict):
+        raise _malformed(page, f"{where} is not a mapping")
+    filename, url = item.get("filename"), item.get("url")
+    if not isinstance(filename, str) or not isinstance(url, str):
+        raise _malformed(page, f"{where} has no filename or url text")
+    hashes = item.get("hashes", {})
+    if not isinstance(hashes, dict):
+        raise _malformed(page, f"{where}.hashes is not a mapping")
+    digest = hashes.get("sha256")
+    if digest is not None and not isinstance(digest, str):
+        raise _malformed(page, f"{where}.hashes.sha256 is not text")
+    yanked = item.get("yanked", False)
+    if not isinstance(yanked, bool | str):
+        raise _malformed(page, f"{where}.yanked is neither true, false nor a reason")
+    size = item.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise _malformed(page, f"{where}.size is not a size in bytes")
+    for key in ("requires-python", "upload-time"):
+        if item.get(key) is not None and not isinstance(item.get(key), str):
+            raise _malformed(page, f"{where}.{key} is not text")
+    try:
+        resolved = urllib.parse.urljoin(page, url).partition("#")[0]
+    except ValueError:
+        raise _malformed(page, f"{where}.url is not a URL") from None
+    reason = None if yanked is False else ("" if yanked is True else _text(yanked))
+    return Link(
+        filename,
+        resolved,
+        digest,
+        item.get("requires-python"),
+        reason,
+        item.get("upload-time"),
+        size,
+    )
+
+
+def _candidates(
+    links: Iterable[Link], page: str, source: Source, project: NormalizedName
+) -> tuple[IndexFile, ...]:
+    """The links that may be files of ``project``: plain names of that project, on an
+    allowed origin, with a well-formed sha256 where one is given."""
+    out = []
+    for link in links:
+        if not safe_filename(link.filename):
+            continue  # a path, an odd name, or not a distribution: never a candidate
+        release = file_release(link.filename)
+        if release is None or release[0] != project:
+            continue
+        _check_location(link.url, page, source)
+        digest = link.sha256
+        if digest is not None:
+            if not _SHA256.fullmatch(digest):
+                raise _malformed(page, f"{link.filename} has a sha256 that is not 64 hex digits")
+            digest = digest.lower()
+        out.append(
+            IndexFile(
+                link.filename,
+                link.url,
+                digest,
+                link.requires_python,
+                link.yanked,
+                link.upload_time,
+                link.size,
+                source.origins,
+            )
+        )
+    return tuple(out)
+
+
+def _check_location(url: str, page: str, source: Source) -> None:
+    """A file's URL must stay where its page's source allows; refused with its origin."""
+    page_scheme = urllib.parse.urlsplit(page).scheme
+    scheme = urllib.parse.urlsplit(url).scheme
+    if page_scheme == "file":
+        root = _file_path(source.url)
+        root = root if source.find_links else root.parent
+        if scheme != "file" or not _file_path(url).resolve().is_relative_to(root.resolve()):
+            raise _malformed(page, f"a link leaves the index's folder ({redact_url(url)})")
+        return
+    if not source.origins.allows(url, page):
+        where = origin(url) or f"a {scheme or 'relative'}: URL"
+        raise IndexReadError(
+            f"{redact_url(page)} links a file on {where}, which this index may not send pipgate to",
+            hint="if that host really serves the index's files (a CDN), add its origin to "
+            "upstream_file_hosts in allowlist/config.yaml",
+        )
+
+
+def with_hashes(files: Sequence[IndexFile]) -> tuple[IndexFile, ...]:
+    """``files`` with every missing sha256 filled in by fetching and hashing that file only."""
+    return tuple(
+        f if f.sha256 is not None else dataclasses.replace(f, sha256=hash_file(f)) for f in files
+    )
+
+
+def hash_file(item: IndexFile) -> str:
+    """sha256 of a listed file, streamed within its published size."""
+    return _stream(item.url, None, size=item.size, origins=item.origins)
+
+
+def download(item: IndexFile, target: Path) -> str:
+    """Stream a listed file to ``target``; its sha256."""
     with target.open("wb") as handle:
-        return _stream(url, handle)
+        return _stream(item.url, handle, size=item.size, origins=item.origins)
 
 
-def _stream(url: str, sink: IO[bytes] | None) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "file":
+def _stream(url: str, sink: IO[bytes] | None, *, size: int | None, origins: Origins) -> str:
+    if urllib.parse.urlsplit(url).scheme == "file":
         digest = hashlib.sha256()
-        with Path(urllib.parse.unquote(parts.path)).open("rb") as handle:
+        limit = size if size is not None else client().limits.file_bytes
+        read = 0
+        with _file_path(url).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
+                read += len(chunk)
+                if read > limit:
+                    raise IndexReadError(f"{url} holds more than {limit} bytes; refused")
                 digest.update(chunk)
                 TRAFFIC.add(len(chunk))
                 if sink is not None:
                     sink.write(chunk)
         return digest.hexdigest()
     try:
-        status, found = client().download(url, sink)
+        status, found = client().download(url, sink, size=size, origins=origins)
     except HttpError as exc:
-        raise IndexReadError(f"cannot fetch {redact_url(url)}: {exc.reason}") from None
+        raise IndexReadError(
+            f"cannot fetch {redact_url(url)}: {exc.reason}", hint=exc.hint
+        ) from None
     if status >= 400:
         raise IndexReadError(f"cannot fetch {redact_url(url)}: HTTP {status}")
     return found
 
 
-def _find_links_files(source: Source, project: str) -> list[IndexFile]:
+def _find_links_files(source: Source, project: NormalizedName) -> list[IndexFile]:
     parts = urllib.parse.urlsplit(source.url)
     if parts.scheme in ("", "file"):
         folder = Path(urllib.parse.unquote(parts.path if parts.scheme else source.url))
         if not folder.is_dir():
             return []
         return [
-            IndexFile(path.name, path.as_uri(), hash_url(path.as_uri()))
+            IndexFile(path.name, path.as_uri(), None, size=path.stat().st_size)
             for path in sorted(folder.iterdir())
-            if _belongs(path.name, project)
+            if path.is_file()
+            and safe_filename(path.name)
+            and (release := file_release(path.name)) is not None
+            and release[0] == project
         ]
     try:
-        text, _ = _get(source.url)
+        text, _ = _get(source.url, source)
     except _NotFound:
         return []
-    return [_hashed(*row) for row in parse_html(text, source.url) if _belongs(row[0], project)]
-
-
-def _belongs(filename: str, project: str) -> bool:
-    stem = filename.split("-", 1)[0]
-    return normalize(stem) == project
+    parser = _Anchors()
+    parser.feed(text)
+    return list(_candidates(_links(parser, source.url), source.url, source, project))
 
 
 def files_for_version(
     files: Iterable[IndexFile], project: str, version: Version | str
 ) -> list[IndexFile]:
-    """The files of one release, matched by the version in their names."""
+    """The files of one release, matched by the version in their names (exactly: a local
+    version such as 1.0+other is another release than 1.0)."""
     wanted = version if isinstance(version, Version) else Version(version)
     return [item for item in files if file_release(item.filename) == (project, wanted)]

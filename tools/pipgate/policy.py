@@ -191,7 +191,10 @@ def upstream_pages(
 
 
 def locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
-    return [f for f in page.files if f.sha256 in package.hashes]
+    """The page's files of the locked release that the lock holds (the release's files
+    only are hashed where the page gave no hash)."""
+    release = index.files_for_version(page.files, package.name, package.version)
+    return [f for f in index.with_hashes(release) if f.sha256 in package.hashes]
 
 
 def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
@@ -510,7 +513,8 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
         if not wheel_first:
             return ()
         chosen = wheel_first[0]
-        path = fetch_to_cache(context.cache, chosen.url, chosen.filename, chosen.sha256)
+        assert chosen.sha256 is not None  # locked_files hashed it
+        path = fetch_to_cache(context.cache, chosen, chosen.sha256)
     try:
         return declared_license(distmeta.read(path))
     except distmeta.MetadataError:

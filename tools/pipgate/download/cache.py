@@ -6,13 +6,16 @@ folder on the cache's own file system, so a file appears whole or not at all.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from pipgate import index
 from pipgate.download.interface import DownloadError
+from pipgate.fsutil import owned_scratch, sweep_scratch
 from pipgate.toolenv import cache_dir
+
+SCRATCH_PREFIX = ".download-"
 
 
 class FileCache:
@@ -20,6 +23,7 @@ class FileCache:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir() / "files"
+        self._swept = False
 
     def _folder(self, digest: str) -> Path:
         return self.root / "sha256" / digest[:2] / digest
@@ -33,10 +37,15 @@ class FileCache:
                 return item
         return None
 
-    def scratch(self) -> tempfile.TemporaryDirectory[str]:
-        """A folder on the cache's file system, so that moving into place is a rename."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return tempfile.TemporaryDirectory(prefix=".download-", dir=self.root)
+    def scratch(self) -> AbstractContextManager[Path]:
+        """A folder on the cache's file system, so that moving into place is a rename.
+
+        The first use in a run removes what a killed run left half-written.
+        """
+        if not self._swept:
+            sweep_scratch(self.root, SCRATCH_PREFIX)
+            self._swept = True
+        return owned_scratch(self.root, SCRATCH_PREFIX)
 
     def add(self, source: Path, digest: str) -> Path:
         """Move ``source`` (already checked to hash to ``digest``) into the cache."""
@@ -47,8 +56,8 @@ class FileCache:
         return target
 
 
-def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Path:
-    """One file from an index, streamed into the cache and checked against ``sha256``.
+def fetch_to_cache(cache: FileCache, item: index.IndexFile, sha256: str) -> Path:
+    """One listed file, streamed into the cache and checked against ``sha256``.
 
     Used where pipgate needs a file's metadata before a download (the licence
     check): no pip, nothing built or run. A mismatch keeps nothing.
@@ -59,12 +68,12 @@ def fetch_to_cache(cache: FileCache, url: str, filename: str, sha256: str) -> Pa
 
     def fetch(target: Path) -> str:
         try:
-            return index.download(url, target)
+            return index.download(item, target)
         except index.IndexReadError as error:
             raise DownloadError(error.message, hint=error.hint) from None
 
     return fetch_checked(
-        cache, filename, sha256, fetch, "the index serves a file the lock does not record"
+        cache, item.filename, sha256, fetch, "the index serves a file the lock does not record"
     )
 
 
@@ -72,9 +81,16 @@ def fetch_checked(
     cache: FileCache, filename: str, sha256: str, fetch: Callable[[Path], str], hint: str
 ) -> Path:
     """``fetch`` one file into a scratch folder of the cache; admitted only when it hashes
-    to ``sha256``, so a mismatch or a failure keeps nothing."""
+    to ``sha256``, so a mismatch or a failure keeps nothing. The local name is the file's
+    own only when it is a plain distribution file name; nothing else becomes a path."""
+    if not index.safe_filename(filename):
+        raise DownloadError(
+            f"refusing the file name {filename[:200]!r}: not a plain wheel or sdist name",
+            hint="the index or registry listed a name that could write outside pipgate's "
+            "folders: check it",
+        )
     with cache.scratch() as scratch:
-        target = Path(scratch) / filename
+        target = scratch / filename
         digest = fetch(target)
         if digest != sha256:
             raise DownloadError(

@@ -48,10 +48,12 @@ class Outcome:
     """True when the inputs had not changed and nothing was resolved."""
 
 
-def _fetch_pages(sources: Sequence[Source], names: Iterable[str]) -> dict[str, list[IndexFile]]:
+def _fetch_pages(
+    sources: Sequence[Source], names: Iterable[NormalizedName]
+) -> dict[str, list[IndexFile]]:
     wanted = sorted(set(names))
 
-    def fetch(name: str) -> list[IndexFile]:
+    def fetch(name: NormalizedName) -> list[IndexFile]:
         files: list[IndexFile] = []
         for source in sources:
             files.extend(index.project_files(source, name))
@@ -168,6 +170,12 @@ def lock_target(
             target,
             sdist_ok=sdist_ok,
             supported=supported,
+        )
+        # Only the files this target may install are hashed where the page gave no hash.
+        selection = dataclasses.replace(
+            selection,
+            wheels=index.with_hashes(selection.wheels),
+            sdists=index.with_hashes(selection.sdists),
         )
         if not selection.release:
             raise LockToolError(

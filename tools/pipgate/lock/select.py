@@ -28,9 +28,14 @@ class Selection:
     sdists: tuple[IndexFile, ...]
 
     @property
+    def chosen(self) -> tuple[IndexFile, ...]:
+        return (*self.wheels, *self.sdists)
+
+    @property
     def hashes(self) -> tuple[str, ...]:
-        """The sha256 of every selected file, sorted, once each."""
-        return tuple(sorted({f.sha256 for f in (*self.wheels, *self.sdists)}))
+        """The sha256 of every selected file, sorted, once each (files the page listed
+        without one are hashed first: ``index.with_hashes``)."""
+        return tuple(sorted({f.sha256 for f in self.chosen if f.sha256 is not None}))
 
 
 def python_allows(requires_python: str | None, python: str) -> bool:

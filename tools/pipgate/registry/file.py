@@ -8,10 +8,9 @@ files under ``files/``, pages rewritten atomically; pip reads it with
 from __future__ import annotations
 
 import email.parser
+import hashlib
 import html
-import os
 import shutil
-import tempfile
 import threading
 import urllib.parse
 from collections.abc import Iterable
@@ -20,14 +19,17 @@ from pathlib import Path
 from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
-from pipgate.fsutil import sha256_of, write_atomic
+from pipgate.fsutil import locked, owned_scratch, sha256_of, sweep_scratch, write_atomic
 from pipgate.names import NormalizedName, file_release
 from pipgate.registry.interface import (
     Held,
     Registry,
     RegistryConflictError,
+    RegistryError,
     UploadRefusedError,
 )
+
+STAGING_PREFIX = ".staging-"
 
 
 def _requires_python(path: Path) -> str | None:
@@ -46,6 +48,7 @@ class FileRegistry(Registry):
         self.spec = spec
         self.root = spec.path
         self._lock = threading.Lock()
+        self._swept = False
 
     @property
     def simple_url(self) -> str:
@@ -54,12 +57,22 @@ class FileRegistry(Registry):
     def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
         held: dict[str, Held] = {}
         for project in projects:
-            for item in index.project_files(index.Source(self.simple_url), project):
+            listed = index.project_files(index.Source(self.simple_url), project)
+            for item in index.with_hashes(listed):
+                assert item.sha256 is not None
                 held[item.filename] = Held(item.filename, item.sha256, item.url)
         return held
 
     def fetch(self, held: Held, target: Path) -> str:
-        return index.download(held.url, target)
+        source = self.root / "files" / held.filename
+        if not index.safe_filename(held.filename) or not source.is_file():
+            raise RegistryError(f"the registry holds no file {held.filename[:200]!r}")
+        with target.open("wb") as handle, source.open("rb") as read:
+            digest = hashlib.sha256()
+            for chunk in iter(lambda: read.read(1 << 20), b""):
+                digest.update(chunk)
+                handle.write(chunk)
+        return digest.hexdigest()
 
     def upload(self, path: Path, sha256: str) -> None:
         release = file_release(path.name)
@@ -77,17 +90,19 @@ class FileRegistry(Registry):
                     "after checking which one is right, then run again",
                 )
         else:
-            # A staging file of its own: two syncs racing never write into one inode.
-            handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=files)
-            os.close(handle)
-            staging = Path(name)
-            try:
+            # A staging folder of its own: two syncs racing never write into one inode, and
+            # what a killed run left half-copied is swept by the next one.
+            if not self._swept:
+                sweep_scratch(self.root, STAGING_PREFIX)
+                self._swept = True
+            with owned_scratch(self.root, STAGING_PREFIX) as staging_folder:
+                staging = staging_folder / path.name
                 shutil.copyfile(path, staging)
                 staging.chmod(0o644)
                 staging.replace(target)
-            finally:
-                staging.unlink(missing_ok=True)
-        with self._lock:
+        # Listing files/ and writing the pages happen under one lock shared by every
+        # process: the last writer lists every file placed before it, so none is dropped.
+        with self._lock, locked(self.root / ".pages.lock"):
             self._write_project_page(project)
             self._write_root_page()
 

@@ -10,19 +10,19 @@ import concurrent.futures
 import email.parser
 import io
 import os
+import re
 import sys
 import urllib.parse
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-import requests
 from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, parse_email
 
 from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
-from pipgate.http import HttpError, client
+from pipgate.http import Answer, HttpError, RedirectRefusedError, client, origin
 from pipgate.names import NormalizedName, file_release
 from pipgate.registry.credentials import Credentials
 from pipgate.registry.interface import Held, Registry, RegistryError, UploadRefusedError
@@ -30,6 +30,12 @@ from pipgate.runner import ToolError, redact, run, tool_environment
 from pipgate.urls import redact_url
 
 LIST_WORKERS = 8
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+FALLBACK_HINT = (
+    "the private registry must answer from what it holds and never redirect to another "
+    "index: for pypiserver, start it with --disable-fallback; for devpi, use an index "
+    "without bases; for Nexus or Artifactory, a hosted (not proxy or group) repository"
+)
 
 
 class HttpRegistry(Registry):
@@ -53,14 +59,13 @@ class HttpRegistry(Registry):
         fields = legacy_upload_fields(path, sha256)
         body = MultipartFile(fields, path)
         try:
-            response = client().request(
-                "POST",
+            response = client().post(
                 self.upload_url,
                 data=body,
                 credentials=self.credentials,
                 headers={"Content-Type": body.content_type, "Content-Length": str(len(body))},
-                timeout=(10, self.timeout),
                 rewind=body.rewind,
+                seconds=self.timeout,
             )
         except HttpError as exc:
             raise RegistryError(f"uploading {path.name}: {exc.reason}") from None
@@ -86,14 +91,16 @@ class HttpRegistry(Registry):
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
     def fetch(self, held: Held, target: Path) -> str:
+        if origin(held.url) != origin(self.simple_url):
+            raise RegistryError(f"{held.filename} is not on the registry's origin; not fetched")
         try:
             with target.open("wb") as handle:
                 status, digest = client().download(
                     held.url,
                     handle,
                     credentials=self.credentials,
-                    timeout=(10, self.timeout),
                     retries=0,
+                    redirect_hint=FALLBACK_HINT,
                 )
         except HttpError as exc:
             raise RegistryError(f"fetching {held.filename}: {exc.reason}") from None
@@ -101,14 +108,24 @@ class HttpRegistry(Registry):
             raise RegistryError(f"the registry answered HTTP {status} for {held.filename}")
         return digest
 
-    def _get(self, url: str) -> requests.Response:
+    def _get(self, url: str) -> Answer:
         try:
             return client().get(
-                url, credentials=self.credentials, headers={"Accept": "text/html"}, retries=0
+                url,
+                credentials=self.credentials,
+                headers={"Accept": "text/html"},
+                retries=0,
+                redirect_hint=FALLBACK_HINT,
             )
+        except RedirectRefusedError as exc:
+            raise RegistryError(
+                f"the registry redirected {redact_url(url)} to {redact_url(exc.target)}: it "
+                "falls back to another index, so what it lists is not what it holds",
+                hint=FALLBACK_HINT,
+            ) from None
         except HttpError as exc:
             raise RegistryError(
-                f"cannot reach the registry at {redact_url(url)}: {exc.reason}"
+                f"cannot reach the registry at {redact_url(url)}: {exc.reason}", hint=exc.hint
             ) from None
 
     def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
@@ -133,15 +150,26 @@ class HttpRegistry(Registry):
             raise RegistryError(
                 f"the registry answered HTTP {response.status_code} for {redact_url(url)}"
             )
-        for name, link, *_ in index.parse_html(response.text, url):
-            _, digest = index.split_sha256(link)
-            if digest is None:
+        for link in index.parse_html(response.text, response.url):
+            release = file_release(link.filename) if index.safe_filename(link.filename) else None
+            if release is None or release[0] != project:
+                continue  # not a file of this project: never taken for one
+            if origin(link.url) != origin(self.simple_url):
+                # Credentials go with every fetch from the registry: a file listed on another
+                # origin would receive them, and would not be a file this registry holds.
                 raise RegistryError(
-                    f"the registry lists {name} without a sha256",
+                    f"the registry lists {link.filename} on {origin(link.url) or link.url[:80]}, "
+                    "another origin than its own",
+                    hint="the private registry must serve its files itself; check what "
+                    "answers at its URL (a proxy or a fallback to another index)",
+                )
+            if link.sha256 is None or not _SHA256.fullmatch(link.sha256):
+                raise RegistryError(
+                    f"the registry lists {link.filename} without a sha256",
                     hint="pipgate verifies by hash; configure the index to publish "
                     "sha256 fragments",
                 )
-            held[name] = Held(name, digest.lower(), link.partition("#")[0])
+            held[link.filename] = Held(link.filename, link.sha256.lower(), link.url)
         return held
 
     def upload(self, path: Path, sha256: str) -> None:
