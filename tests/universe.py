@@ -141,11 +141,21 @@ VERSION = {version!r}
 METADATA = {metadata!r}
 
 
+def _ran():
+    # The tests' witness that this build code ran at all (a real sdist's could do anything).
+    folder = os.environ.get("PIPGATE_TEST_BUILD_MARKER")
+    if folder:
+        with open(os.path.join(folder, NAME), "a") as f:
+            f.write("built\\n")
+
+
 def get_requires_for_build_wheel(config_settings=None):
+    _ran()
     return []
 
 
 def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    _ran()
     info = f"{{MODULE}}-{{VERSION}}.dist-info"
     os.makedirs(os.path.join(metadata_directory, info), exist_ok=True)
     with open(os.path.join(metadata_directory, info, "METADATA"), "w") as f:
@@ -244,8 +254,9 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("windows-only-dep", "1.0"),
     # several files for one version: two platform wheels, a Windows wheel and an sdist
     Dist("multi-file", "1.0", (), (), (LINUX_311, LINUX_312, WINDOWS_311), sdist=True),
-    # only an sdist
+    # only an sdist, and a wheel that needs it
     Dist("sdist-only", "1.0", (), (), (), sdist=True),
+    Dist("needs-sdist", "1.0", ("sdist-only",)),
     # a yanked release next to a good one (yanking is shown by the index that serves it)
     Dist("yanked-pkg", "1.0"),
     Dist("yanked-pkg", "1.1"),

@@ -186,6 +186,34 @@ def test_sdist_only_package_needs_permission(universe: AllowlistDir, universe_fi
     )
 
 
+def test_a_refused_sdist_is_never_built_not_even_for_its_metadata(
+    universe: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = tmp_path / "built"
+    built.mkdir()
+    monkeypatch.setenv("PIPGATE_TEST_BUILD_MARKER", str(built))
+    # An entry that would need its sdist is refused before any resolver runs.
+    universe.write("team.yaml", entries("sdist-only==1.0"))
+    result = lock(universe, "--target", "py311")
+    assert result.returncode == 1, result.stderr
+    assert "team.yaml:2: sdist-only==1.0 has no wheel for target py311" in result.stdout
+    assert list(built.iterdir()) == []
+    # A dependency that needs one: pip-compile is told not to build it, and says which.
+    universe.write("team.yaml", entries("needs-sdist==1.0"))
+    result = lock(universe, "--target", "py311")
+    assert result.returncode == 1, result.stderr
+    assert "sdist-only has no wheel for target py311" in result.stdout
+    assert "needed by needs-sdist" in result.stdout and "team.yaml:2:" in result.stdout
+    assert list(built.iterdir()) == []
+    # Allowed on its entry, it is built (its metadata, by its own backend).
+    universe.write(
+        "team.yaml", entries("needs-sdist==1.0", "sdist-only==1.0", sdist_only__sdist="true")
+    )
+    result = lock(universe, "--target", "py311")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [p.name for p in built.iterdir()] == ["sdist-only"]
+
+
 def test_missing_version_and_name(universe: AllowlistDir) -> None:
     universe.write("team.yaml", entries("chain-b==9.9", "no-such-project==1.0"))
     result = lock(universe, "--target", "py311")

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from pipgate.allowlist import Allowlist, PackageEntry, Target
+from pipgate.allowlist import Allowlist, Target
 from pipgate.audit import (
     AuditedPackage,
     Auditor,
@@ -29,7 +29,7 @@ from pipgate.audit import (
 from pipgate.download import CachedFile, Downloader, DownloadError, DownloadReport, FileCache
 from pipgate.fsutil import sha256_of
 from pipgate.index import Source as IndexSource
-from pipgate.lock import Lock, Locker, Pin, read_lock
+from pipgate.lock import Lock, Locker, Pin, Request, read_lock
 from pipgate.names import NormalizedName, Version, file_release, normalize
 from pipgate.pipeline import Adapters, memoized
 from pipgate.registry import Held, Registry, RegistryError
@@ -44,21 +44,15 @@ class FakeLocker(Locker):
         self.extra = extra
         """(name, version, parent) of each transitive pin."""
         self.resolved = 0
+        self.requests: list[Request] = []
 
     def sources(self, target: Target) -> tuple[IndexSource, ...]:
         return (IndexSource(self.index.as_uri(), find_links=True),)
 
-    def resolve(
-        self,
-        requirements: Sequence[str],
-        target: Target,
-        *,
-        upgrade: bool,
-        previous: Path | None,
-        entries: Sequence[PackageEntry],
-    ) -> list[Pin]:
+    def resolve(self, request: Request) -> list[Pin]:
         self.resolved += 1
-        pins = [Pin(e.name, e.pinned, (), True) for e in entries]
+        self.requests.append(request)
+        pins = [Pin(e.name, e.pinned, (), True) for e in request.entries]
         pins += [
             Pin(normalize(name), Version(version), (normalize(parent),), False)
             for name, version, parent in self.extra

@@ -32,7 +32,7 @@ from typing import IO
 
 from pipgate.errors import ExternalError
 from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, client, origin
-from pipgate.names import NormalizedName, Version, file_release
+from pipgate.names import NormalizedName, Version, exact, file_release
 from pipgate.urls import redact_url
 
 ACCEPT = (
@@ -437,7 +437,12 @@ def _find_links_files(source: Source, project: NormalizedName) -> list[IndexFile
 def files_for_version(
     files: Iterable[IndexFile], project: str, version: Version | str
 ) -> list[IndexFile]:
-    """The files of one release, matched by the version in their names (exactly: a local
-    version such as 1.0+other is another release than 1.0)."""
-    wanted = version if isinstance(version, Version) else Version(version)
-    return [item for item in files if file_release(item.filename) == (project, wanted)]
+    """The files of one release, matched by the version in their names exactly: ``1.0+other``
+    and ``1.0.0`` are other releases than ``1.0``, though ``==1.0`` matches them."""
+    wanted = exact(version if isinstance(version, Version) else Version(version))
+    out = []
+    for item in files:
+        release = file_release(item.filename)
+        if release is not None and release[0] == project and exact(release[1]) == wanted:
+            out.append(item)
+    return out

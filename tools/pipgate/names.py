@@ -77,6 +77,13 @@ def parse_version(text: str) -> Version | None:
         return None
 
 
+def exact(version: Version) -> str:
+    """A version as one exact string: PEP 440 normalised, but never equal to another
+    spelling that PEP 440 compares equal (``1.0`` is not ``1.0.0``; ``1.0`` is not
+    ``1.0+local``): what a pin means in pipgate."""
+    return str(version)
+
+
 def file_release(filename: str) -> tuple[NormalizedName, Version] | None:
     """The project and version a wheel or sdist file name carries, or None."""
     try:

@@ -15,12 +15,14 @@ from pipgate.lock.core import (
     lock_target,
 )
 from pipgate.lock.interface import (
+    Builds,
     Locker,
     LockError,
     LockInputError,
     LockPolicyError,
     LockToolError,
     Pin,
+    Request,
 )
 from pipgate.lock.lockfile import (
     LOCK_FORMAT,
@@ -40,6 +42,7 @@ __all__ = [
     "LOCK_FORMAT",
     "LOCK_NAME",
     "TOP_LEVEL",
+    "Builds",
     "Lock",
     "LockError",
     "LockInputError",
@@ -50,6 +53,7 @@ __all__ = [
     "Outcome",
     "Pin",
     "PipToolsLocker",
+    "Request",
     "Selection",
     "blame",
     "chain_to_entry",

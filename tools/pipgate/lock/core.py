@@ -16,13 +16,23 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from packaging.tags import Tag
+
 from pipgate import index
 from pipgate.allowlist import Allowlist, PackageEntry, Target
 from pipgate.allowlist.model import SdistPolicy, TransitivePolicy
 from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
 from pipgate.index import IndexFile, Source
-from pipgate.lock.interface import Locker, LockInputError, LockPolicyError, LockToolError
+from pipgate.lock.interface import (
+    Builds,
+    Locker,
+    LockInputError,
+    LockPolicyError,
+    LockToolError,
+    Pin,
+    Request,
+)
 from pipgate.lock.lockfile import (
     Lock,
     LockedPackage,
@@ -32,8 +42,8 @@ from pipgate.lock.lockfile import (
     render_lock,
 )
 from pipgate.lock.select import installable_files
-from pipgate.names import NormalizedName, file_release
-from pipgate.problems import Problem
+from pipgate.names import NormalizedName, exact, file_release
+from pipgate.problems import Location, Problem
 from pipgate.runner import redact
 from pipgate.targettags import supported_tags
 
@@ -145,19 +155,23 @@ def lock_target(
         pages.update(locker.internal_files(internal))
         _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
 
-    pins = locker.resolve(
-        [e.requirement for e in entries],
-        target,
-        upgrade=upgrade,
-        previous=path if existing is not None else None,
-        entries=entries,
-    )
-    pages.update(_fetch_pages(sources, [p.name for p in pins if p.name not in pages]))
-
-    by_name = {e.name: e for e in entries}
-    parents = {p.name: p.parents for p in pins}
     policy = allowlist.config.policy
     supported = supported_tags(target.python, target.platforms, target.implementation)
+    builds = _builds(entries, pages, target, policy.sdists, supported)
+    pins = locker.resolve(
+        Request(
+            target,
+            tuple(entries),
+            builds,
+            upgrade=upgrade,
+            previous=path if existing is not None else None,
+        )
+    )
+    by_name = {e.name: e for e in entries}
+    _check_exact(pins, by_name, target)
+    pages.update(_fetch_pages(sources, [p.name for p in pins if p.name not in pages]))
+
+    parents = {p.name: p.parents for p in pins}
     problems: list[Problem] = []
     packages: list[LockedPackage] = []
     for pin in pins:
@@ -183,17 +197,10 @@ def lock_target(
                 hint="the index changed during the run, or pip found it elsewhere; run again",
             )
         if not selection.hashes:
+            needed = "" if entry else f", needed by {', '.join(pin.via)}"
+            location = blame(pin.name, parents, by_name).location
             problems.append(
-                Problem(
-                    blame(pin.name, parents, by_name).location,
-                    f"{pin.name}=={pin.version} has no wheel for target {target.name} "
-                    f"(Python {target.python}, {' '.join(target.platforms)})"
-                    + ("" if entry else f", needed by {', '.join(pin.via)}"),
-                    "pick a version with a wheel for the target, or allow building it from its "
-                    "sdist with 'sdist: true' on its entry"
-                    if entry
-                    else "add an entry for it with 'sdist: true' to allow building its sdist",
-                )
+                _no_wheel(location, f"{pin.name}=={pin.version}", target, entry, needed)
             )
             continue
         packages.append(
@@ -224,10 +231,101 @@ def lock_target(
     return Outcome(target.name, path, changed, lock, False)
 
 
+def _no_wheel(
+    location: Location, what: str, target: Target, entry: PackageEntry | None, needed: str = ""
+) -> Problem:
+    return Problem(
+        location,
+        f"{what} has no wheel for target {target.name} "
+        f"(Python {target.python}, {' '.join(target.platforms)}){needed}",
+        "pick a version with a wheel for the target, or allow building it from its "
+        "sdist with 'sdist: true' on its entry"
+        if entry
+        else "add an entry for it with 'sdist: true' to allow building its sdist",
+    )
+
+
+def _builds(
+    entries: Sequence[PackageEntry],
+    pages: Mapping[str, Sequence[IndexFile]],
+    target: Target,
+    sdists: SdistPolicy,
+    supported: frozenset[Tag],
+) -> Builds:
+    """What the resolver may build: under ``sdists: deny``, nothing but the entries with
+    ``sdist: true`` that publish no wheel for the target. An entry that needs a build and
+    may not have one is refused here, before any resolver runs."""
+    if sdists is SdistPolicy.ALLOW:
+        return Builds(any=True)
+    allowed = []
+    problems = []
+    for entry in entries:
+        selection = installable_files(
+            pages.get(entry.name, ()),
+            entry.name,
+            entry.pinned,
+            target,
+            sdist_ok=False,
+            supported=supported,
+        )
+        if selection.wheels:
+            continue
+        if entry.sdist:
+            allowed.append(entry.name)
+        else:
+            problems.append(
+                _no_wheel(entry.location, entry.spelled + "==" + entry.version, target, entry)
+            )
+    if problems:
+        raise LockPolicyError(
+            f"the lock of {target.name} breaks the policy",
+            problems,
+            hint="each problem says what to change",
+        )
+    return Builds(any=False, allowed=tuple(sorted(allowed)))
+
+
+def _check_exact(
+    pins: Sequence[Pin], by_name: Mapping[NormalizedName, PackageEntry], target: Target
+) -> None:
+    """Each entry's pin is exactly its version (``==1.0`` also matches ``1.0+local`` and
+    ``1.0.0``); a transitive pin with a local version is refused."""
+    problems = []
+    for pin in pins:
+        entry = by_name.get(pin.name)
+        if entry is not None and exact(pin.version) != exact(entry.pinned):
+            problems.append(
+                Problem(
+                    entry.location,
+                    f"the resolver chose {pin.name}=={pin.version} for the entry "
+                    f"{entry.spelled}=={entry.version}: the index offers a release that the "
+                    "pin also matches, which is not the approved one",
+                    "find out who published it (a local-version sibling is a known attack); "
+                    "if it is the one meant, spell its exact version in the entry",
+                )
+            )
+        elif entry is None and pin.version.local is not None:
+            problems.append(
+                Problem(
+                    blame(pin.name, {p.name: p.parents for p in pins}, by_name).location,
+                    f"{pin.name}=={pin.version}, needed by {', '.join(pin.via)}, has a local "
+                    "version: local versions are not releases of the project",
+                    f"if {pin.name}=={pin.version} is really meant, approve it with an entry "
+                    "that spells its exact version",
+                )
+            )
+    if problems:
+        raise LockPolicyError(
+            f"the lock of {target.name} pins a version nobody approved",
+            problems,
+            hint="each problem says what to change",
+        )
+
+
 def blame(
     name: NormalizedName,
     parents: Mapping[NormalizedName, Sequence[NormalizedName]],
-    by_name: dict[NormalizedName, PackageEntry],
+    by_name: Mapping[NormalizedName, PackageEntry],
 ) -> PackageEntry:
     """The allowlist entry that brought ``name`` in: its own, or the nearest ancestor's."""
     return _nearest_entry(name, parents, by_name)[0]

@@ -55,20 +55,46 @@ class Pin:
         return via(self.top_level, self.parents)
 
 
+@dataclasses.dataclass(frozen=True)
+class Builds:
+    """Which packages the resolver may build from an sdist (running their build code)."""
+
+    any: bool
+    """policy.sdists: allow."""
+    allowed: tuple[NormalizedName, ...] = ()
+    """Under deny: the entries with ``sdist: true`` that have no wheel for the target."""
+
+    def pip_options(self) -> list[str]:
+        """The requirement-file options that say so to pip (and so to pip-compile)."""
+        if self.any:
+            return []
+        return ["--only-binary :all:", *(f"--no-binary {name}" for name in self.allowed)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a resolver is asked for one target."""
+
+    target: Target
+    entries: tuple[PackageEntry, ...]
+    """The target's allowlist entries: each becomes ``name[extras]==version``."""
+    builds: Builds
+    upgrade: bool = False
+    previous: Path | None = None
+    """The current lock, whose pins the resolver keeps where it can."""
+
+    @property
+    def requirements(self) -> list[str]:
+        return [e.requirement for e in self.entries]
+
+
 class Locker(abc.ABC):
     """Resolves exact top-level requirements into every pin, for one target."""
 
     @abc.abstractmethod
-    def resolve(
-        self,
-        requirements: Sequence[str],
-        target: Target,
-        *,
-        upgrade: bool,
-        previous: Path | None,
-        entries: Sequence[PackageEntry],
-    ) -> list[Pin]:
-        """The pins; raises a LockError naming the entries when it cannot."""
+    def resolve(self, request: Request) -> list[Pin]:
+        """The pins; raises a LockError naming the entries when it cannot. No package
+        outside ``request.builds`` is built from an sdist, not even for its metadata."""
 
     def cannot_lock(self, target: Target) -> str | None:
         """Why this engine cannot lock ``target`` on this machine, or None."""

@@ -19,8 +19,10 @@ from pipgate.lock.interface import (
     Locker,
     LockError,
     LockInputError,
+    LockPolicyError,
     LockToolError,
     Pin,
+    Request,
 )
 from pipgate.lock.lockfile import VIA_COMMENT
 from pipgate.names import NormalizedName, file_release, normalize, parse_version
@@ -100,20 +102,17 @@ class PipToolsLocker(Locker):
             return (Source(self.upstream),)
         return pip_sources(pip_compile_command(target.python)[0])
 
-    def resolve(
-        self,
-        requirements: Sequence[str],
-        target: Target,
-        *,
-        upgrade: bool,
-        previous: Path | None,
-        entries: Sequence[PackageEntry],
-    ) -> list[Pin]:
+    def resolve(self, request: Request) -> list[Pin]:
+        target, entries, builds = request.target, request.entries, request.builds
+        previous, upgrade = request.previous, request.upgrade
         command = pip_compile_command(target.python)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"
-            infile.write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
+            # The build options go last, so that line N is still the N-th entry; pip reads
+            # them from the file wherever they stand, and so does every probe of it.
+            lines = [*request.requirements, *builds.pip_options()]
+            infile.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
             outfile = folder / "requirements.txt"
             if previous is not None and previous.is_file() and not upgrade:
                 # pip-compile keeps the pins of an existing output where it can.
@@ -138,13 +137,16 @@ class PipToolsLocker(Locker):
             ]
             result = run(args, env=self._env(entries), cwd=folder)
             if result.returncode != 0:
-                raise self._diagnose(command[0], infile, entries, result)
+                raise self._diagnose(command[0], infile, request, result)
             return _parse_output(outfile.read_text(encoding="utf-8"))
 
-    def _diagnose(
-        self, python: str, infile: Path, entries: Sequence[PackageEntry], failed: Result
-    ) -> LockError:
+    def _diagnose(self, python: str, infile: Path, request: Request, failed: Result) -> LockError:
         """Ask pip (its own command line) why the requirements cannot be resolved together."""
+        entries = request.entries
+        if not request.builds.any:
+            refused = no_wheel_problem(failed.output, entries, request.target)
+            if refused is not None:
+                return refused
         probe = run(
             [
                 python,
@@ -193,6 +195,41 @@ class PipToolsLocker(Locker):
             f"pip-compile failed:\n{tail}",
             hint="run again; if it persists, check the index and the output",
         )
+
+
+_NO_MATCH = re.compile(
+    r"Could not find a version that satisfies the requirement (?P<req>[A-Za-z0-9._-]+)"
+    r"(?P<spec>[^ ]*)(?: \(from (?P<parent>[A-Za-z0-9._-]+)[^)]*\))?"
+)
+
+
+def no_wheel_problem(
+    output: str, entries: Sequence[PackageEntry], target: Target
+) -> LockPolicyError | None:
+    """Under ``sdists: deny`` pip finds no version of a package it may not build: the
+    package that needs an sdist, at the entry that brings it in, or None."""
+    match = _NO_MATCH.search(output)
+    if match is None:
+        return None
+    name = normalize(match["req"])
+    by_name = {e.name: e for e in entries}
+    parent = normalize(match["parent"]) if match["parent"] else None
+    entry = by_name.get(name) or (by_name.get(parent) if parent else None) or entries[0]
+    needed = f", needed by {parent}" if parent and name not in by_name else ""
+    return LockPolicyError(
+        f"the lock of {target.name} needs a package built from its sdist",
+        [
+            Problem(
+                entry.location,
+                f"{name}{match['spec']} has no wheel for target {target.name} (Python "
+                f"{target.python}, {' '.join(target.platforms)}){needed}; under "
+                "policy.sdists: deny it is not built, not even to read its metadata",
+                "add an entry for it with 'sdist: true' to allow building its sdist, or pick "
+                "versions whose dependencies publish wheels",
+            )
+        ],
+        hint="each problem says what to change",
+    )
 
 
 _SUBJECT = re.compile(
