@@ -30,11 +30,11 @@ from typing import IO, Any, Protocol, TypeVar
 import requests
 from requests.adapters import HTTPAdapter
 
+from pipgate.bounds import Limits
 from pipgate.errors import ExternalError
-from pipgate.urls import redact_url
+from pipgate.urls import origin, redact_url
 
 T = TypeVar("T")
-MIB = 1 << 20
 TIMEOUT = (10.0, 60.0)
 """(connect, read) seconds: the read timeout is per read; ``Limits`` bound the whole."""
 RETRY_STATUS = frozenset({500, 502, 503, 504})
@@ -45,17 +45,6 @@ CONNECT_RETRIES = 1
 MAX_REDIRECTS = 5
 BACKOFF = 0.5
 CHUNK = 1 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    """How much a server may send, and for how long (``limits:`` in config.yaml)."""
-
-    page_bytes: int = 32 * MIB
-    file_bytes: int = 4096 * MIB
-    """For a file whose index published no size."""
-    page_seconds: float = 120.0
-    file_seconds: float = 1800.0
 
 
 class HttpError(ExternalError):
@@ -85,19 +74,6 @@ class Credentials(Protocol):
     def get(self) -> tuple[str, str] | None: ...
 
     def refresh(self) -> None: ...
-
-
-def origin(url: str) -> str:
-    """``scheme://host:port`` of ``url``, default ports spelled out; '' when it has none."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return ""
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return ""
-    port = port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import IO
 
 from pipgate.errors import ExternalError
-from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, client, origin
+from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, client
 from pipgate.names import NormalizedName, Version, exact, file_release
-from pipgate.urls import redact_url
+from pipgate.urls import origin, redact_url
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "

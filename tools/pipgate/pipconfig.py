@@ -13,6 +13,7 @@ import shlex
 from pathlib import Path
 
 from pipgate.errors import ExternalError
+from pipgate.http import Origins
 from pipgate.index import Source
 from pipgate.runner import run, tool_environment
 
@@ -59,15 +60,22 @@ def pip_sources(python: str) -> tuple[Source, ...]:
                 return values[(section, key)]
         return None
 
+    # pip's own configuration: pipgate gives its indexes the trust pip gives them, files on
+    # any https host (the public index serves its files from another host than its pages).
+    trusted = Origins(any_https=True)
     sources: list[Source] = []
     no_index = (get("no-index") or "").lower() in ("1", "true", "yes", "on")
     if not no_index:
         index_url = get("index-url") or _default_index(python)
-        sources.append(Source(index_url))
-        sources += [Source(url) for url in (get("extra-index-url") or "").split()]
+        sources.append(Source(index_url, origins=trusted))
+        sources += [Source(url, origins=trusted) for url in (get("extra-index-url") or "").split()]
     for location in (get("find-links") or "").split():
         sources.append(
-            Source(location if "://" in location else Path(location).as_uri(), find_links=True)
+            Source(
+                location if "://" in location else Path(location).as_uri(),
+                find_links=True,
+                origins=trusted,
+            )
         )
     return tuple(sources)
 

@@ -25,6 +25,7 @@ from pipgate.download import FileCache
 from pipgate.errors import InputError
 from pipgate.index import Source
 from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
+from pipgate.markdown import Markup, code, emphasis, markup, strong, text
 from pipgate.names import NormalizedName, Version
 from pipgate.policy import Finding, Severity
 from pipgate.problems import display_path
@@ -284,14 +285,19 @@ class Review:
 # -- rendering ------------------------------------------------------------------------------------
 
 
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _where(entry: PackageEntry | None) -> str:
+def _where(entry: PackageEntry | None) -> Markup:
     if entry is None:
-        return ""
-    return f"`{display_path(entry.location.path)}:{entry.location.line}`"
+        return Markup("")
+    return code(f"{display_path(entry.location.path)}:{entry.location.line}")
+
+
+def _chain(chain: Sequence[str]) -> Markup:
+    """``a > b > c``: each name escaped, the arrows pipgate's own."""
+    return Markup(" > ".join(text(name) for name in chain))
+
+
+def _via(where: Markup, chain: Sequence[str]) -> Markup:
+    return where if len(chain) < 2 else Markup(f"{where} via {_chain(chain)}")
 
 
 def _age(released: datetime.datetime | None, now: datetime.datetime) -> str:
@@ -301,18 +307,19 @@ def _age(released: datetime.datetime | None, now: datetime.datetime) -> str:
     return f"{days} days" if days >= 1 else f"{int((now - released).total_seconds() // 3600)} hours"
 
 
-def _status(finding: VulnerabilityFinding) -> str:
+def _status(finding: VulnerabilityFinding) -> Markup:
     exception = finding.accepted_by
     if exception is None:
-        return "**not accepted**"
+        return strong("not accepted")
     where = f"{display_path(exception.location.path)}:{exception.location.line}"
-    return f"accepted until {exception.expires} (`{where}`)"
+    return Markup(f"{text(f'accepted until {exception.expires}')} ({code(where)})")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    """A GFM table: pipgate's own markup as it is, every other value escaped as text."""
+    lines = ["| " + " | ".join(text(h) for h in header) + " |", "|" + "---|" * len(header)]
     for row in rows[:MAX_ROWS]:
-        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        lines.append("| " + " | ".join(markup(c) for c in row) + " |")
     if len(rows) > MAX_ROWS:
         lines.append(f"\n...and {len(rows) - MAX_ROWS} more (see the JSON report)")
     return lines
@@ -322,11 +329,11 @@ def _change_rows(changes: Iterable[Change], now: datetime.datetime) -> list[list
     rows: list[list[object]] = []
     for c in changes:
         version = c.new if c.old is None else f"{c.old} → {c.new}"
-        how = "requested" if c.top_level else "via " + " > ".join(c.chain)
+        how = Markup("requested") if c.top_level else Markup(f"via {_chain(c.chain)}")
         entry = c.entry
         rows.append(
             [
-                f"**{c.package}**" if c.top_level else c.package,
+                strong(c.package) if c.top_level else c.package,
                 version,
                 how,
                 _where(entry),
@@ -334,7 +341,7 @@ def _change_rows(changes: Iterable[Change], now: datetime.datetime) -> list[list
                 entry.reason if entry and c.top_level else "",
                 c.licence,
                 _age(c.released, now),
-                "sdist: built on install" if c.sdist else "wheel",
+                Markup("sdist: built on install" if c.sdist else "wheel"),
                 ", ".join(c.targets),
             ]
         )
@@ -356,11 +363,13 @@ CHANGE_HEADER = (
 
 
 def render_markdown(review: Review) -> str:
-    lines = [f"## pipgate review against `{review.base}`", ""]
+    """The report: every value from a package, an index or the allowlist is escaped text."""
+    lines = [f"## pipgate review against {code(review.base)}", ""]
     mark = "PASS" if review.ok else "FAIL"
-    lines += [f"**{mark}: {review.verdict()}**", ""]
+    # The verdict is pipgate's own words: counts and rule names, nothing from a package.
+    lines += [Markup(f"**{mark}: {review.verdict()}**"), ""]
     if review.note:
-        lines += [f"_{review.note}_", ""]
+        lines += [emphasis(review.note), ""]
     if review.findings:
         lines += ["### Policy findings", ""]
         lines += _table(
@@ -370,7 +379,7 @@ def render_markdown(review: Review) -> str:
                     f.severity.value,
                     f.rule,
                     f"{f.package}=={f.version}" if f.version else f.package,
-                    _where(f.entry) + ("" if len(f.chain) < 2 else " via " + " > ".join(f.chain)),
+                    _via(_where(f.entry), f.chain),
                     f.message,
                     f.hint,
                 ]
@@ -392,7 +401,7 @@ def render_markdown(review: Review) -> str:
                         else ""
                     ),
                     ", ".join(v.vulnerability.fix_versions) or "none",
-                    _where(v.entry) + ("" if len(v.chain) < 2 else " via " + " > ".join(v.chain)),
+                    _via(_where(v.entry), v.chain),
                     _status(v),
                 ]
                 for v in review.vulnerabilities

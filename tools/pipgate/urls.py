@@ -25,3 +25,16 @@ def has_credentials(url: str) -> bool:
     except ValueError:
         return False
     return "@" in parts.netloc
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``, default ports spelled out; '' when it has none."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    port = port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"

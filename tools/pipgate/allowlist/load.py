@@ -26,7 +26,9 @@ from pipgate.allowlist.model import (
     VulnerabilityException,
 )
 from pipgate.allowlist.reader import Record, Value, read_map
+from pipgate.bounds import MIB, Limits
 from pipgate.errors import InputError
+from pipgate.markdown import HIDDEN
 from pipgate.names import (
     ExactVersion,
     NormalizedName,
@@ -38,7 +40,7 @@ from pipgate.names import (
     normalize,
 )
 from pipgate.problems import Location, Problem, Problems
-from pipgate.urls import has_credentials, redact_url
+from pipgate.urls import has_credentials, origin, redact_url
 from pipgate.yamlsafe import read
 
 CONFIG_FILE = "config.yaml"
@@ -125,7 +127,8 @@ def load(
     exceptions: list[VulnerabilityException] = []
     exceptions_path = directory / EXCEPTIONS_FILE
     if exceptions_path.is_file():
-        exceptions = _load_exceptions(exceptions_path, today, problems, expired_is_error)
+        max_days = config.policy.max_exception_days if config is not None else 365
+        exceptions = _load_exceptions(exceptions_path, today, problems, expired_is_error, max_days)
 
     if problems:
         raise InvalidAllowlistError(problems.sorted())
@@ -175,6 +178,8 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
     targets = _targets(record, problems)
     policy = _policy(record, root, problems)
     bootstrap = _bootstrap(record, path.parent, targets, problems)
+    file_hosts = _file_hosts(record, problems)
+    limits = _limits(record)
     if len(problems) > before or registry is None or not record.complete:
         return None
     return Config(
@@ -184,6 +189,49 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
         targets=tuple(targets),
         policy=policy,
         bootstrap=bootstrap,
+        upstream_file_hosts=file_hosts,
+        limits=limits,
+    )
+
+
+def _file_hosts(record: Record, problems: Problems) -> tuple[str, ...]:
+    hosts = []
+    for value in _texts(record, "upstream_file_hosts"):
+        text = str(value.value)
+        found = origin(text)
+        try:
+            parts = urllib.parse.urlsplit(text)
+        except ValueError:
+            parts = None
+        if not found or parts is None or parts.path not in ("", "/") or has_credentials(text):
+            problems.add(
+                value.location,
+                f"'{redact_url(text)}' is not an origin",
+                "write the scheme and host only, such as https://files.example.internal",
+            )
+            continue
+        hosts.append(found)
+    return tuple(hosts)
+
+
+def _limits(record: Record) -> Limits:
+    found = record.values.get("limits")
+    if found is None or not isinstance(found.value, Record):
+        return Limits()
+    item = found.value
+    defaults = Limits()
+
+    def number(key: str) -> int | None:
+        value = item.values.get(key)
+        return value.value if value is not None and isinstance(value.value, int) else None
+
+    page_mib, file_mib = number("page_mib"), number("file_mib")
+    page_seconds, file_seconds = number("page_seconds"), number("file_seconds")
+    return Limits(
+        page_bytes=page_mib * MIB if page_mib else defaults.page_bytes,
+        file_bytes=file_mib * MIB if file_mib else defaults.file_bytes,
+        page_seconds=float(page_seconds) if page_seconds else defaults.page_seconds,
+        file_seconds=float(file_seconds) if file_seconds else defaults.file_seconds,
     )
 
 
@@ -416,6 +464,12 @@ def _policy(record: Record, root: Path, problems: Problems) -> Policy:
         ),
         audit=_audit(policy, root, problems),
         licenses_deny=_licenses(policy),
+        max_exception_days=(
+            days.value
+            if (days := policy.values.get("max_exception_days")) is not None
+            and isinstance(days.value, int)
+            else defaults.max_exception_days
+        ),
     )
 
 
@@ -534,6 +588,8 @@ def _package(item: Record, problems: Problems, named: list[_Named]) -> PackageEn
     flags = {
         key: bool(item.values[key].value) for key in ("sdist", "internal") if key in item.values
     }
+    if not _free_text(item, ("reason", "requested_by", "cooldown_exempt"), problems):
+        ok = False
     acknowledged = item.text("not_a_typosquat_of")
     if acknowledged is not None and not _checked_name(
         acknowledged, item.where("not_a_typosquat_of"), problems, "package name"
@@ -555,6 +611,26 @@ def _package(item: Record, problems: Problems, named: list[_Named]) -> PackageEn
         not_a_typosquat_of=normalize(acknowledged) if acknowledged is not None else None,
         location=item.where("name"),
     )
+
+
+def _free_text(item: Record, keys: Sequence[str], problems: Problems) -> bool:
+    """Free text a reviewer reads must be what it looks like: no hidden characters."""
+    ok = True
+    for key in keys:
+        text = item.text(key)
+        if text is None:
+            continue
+        found = HIDDEN.search(text)
+        if found is not None:
+            problems.add(
+                item.where(key),
+                f"'{key}' holds the invisible or control character "
+                f"U+{ord(found.group()):04X} at position {found.start() + 1}",
+                "write plain text on one line: line breaks, control, zero-width and bidi "
+                "characters can make a reviewer read something other than what is there",
+            )
+            ok = False
+    return ok
 
 
 def _check_duplicates(named: list[_Named], problems: Problems) -> None:
@@ -589,7 +665,11 @@ def _check_entry_targets(named: list[_Named], config: Config, problems: Problems
 
 
 def _load_exceptions(
-    path: Path, today: datetime.date, problems: Problems, expired_is_error: bool
+    path: Path,
+    today: datetime.date,
+    problems: Problems,
+    expired_is_error: bool,
+    max_days: int,
 ) -> list[VulnerabilityException]:
     record = _document(path, spec.EXCEPTIONS_FILE, problems)
     if record is None:
@@ -613,6 +693,19 @@ def _load_exceptions(
         if package is not None and not _checked_name(
             package, item.where("package"), problems, "package name"
         ):
+            ok = False
+        latest = today + datetime.timedelta(days=max_days)
+        if isinstance(expires, datetime.date) and expires > latest:
+            problems.add(
+                item.where("expires"),
+                f"the exception for {vid} in {package} runs until {expires.isoformat()}, "
+                f"more than {max_days} days ahead",
+                f"accept a risk for a bounded time: set an expiry on or before "
+                f"{latest.isoformat()} and renew it when it ends "
+                "(policy.max_exception_days sets the bound)",
+            )
+            ok = False
+        if not _free_text(item, ("reason", "approved_by"), problems):
             ok = False
         if isinstance(expires, datetime.date) and expires < today and expired_is_error:
             problems.add(

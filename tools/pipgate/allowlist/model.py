@@ -7,6 +7,7 @@ import datetime
 import enum
 from pathlib import Path
 
+from pipgate.bounds import Limits
 from pipgate.names import ExactVersion, NormalizedName, PythonVersion, Version
 from pipgate.problems import Location
 
@@ -82,6 +83,7 @@ class Policy:
     min_release_age_days: int = 7
     audit: AuditPolicy = dataclasses.field(default_factory=AuditPolicy)
     licenses_deny: tuple[str, ...] = ()
+    max_exception_days: int = 365
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -113,6 +115,9 @@ class Config:
     targets: tuple[Target, ...]
     policy: Policy
     bootstrap: Bootstrap | None = None
+    upstream_file_hosts: tuple[str, ...] = ()
+    """Origins (``scheme://host:port``) the upstream's pages may link files on."""
+    limits: Limits = dataclasses.field(default_factory=Limits)
 
     def target(self, name: str) -> Target | None:
         for target in self.targets:

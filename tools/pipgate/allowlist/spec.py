@@ -156,8 +156,39 @@ POLICY = MapSpec(
             minimum=0,
             default=7,
         ),
+        Field(
+            "max_exception_days",
+            Kind.INT,
+            "The furthest an exception's expiry may lie ahead, in days.",
+            minimum=1,
+            default=365,
+        ),
         Field("audit", Kind.MAP, "The vulnerability source of the audit.", children=AUDIT),
         Field("licenses", Kind.MAP, "Licences the policy refuses.", children=LICENSES),
+    ),
+)
+
+LIMITS = MapSpec(
+    title="limits",
+    description="How much an index or registry may send, and for how long, before pipgate "
+    "cuts it off.",
+    fields=(
+        Field("page_mib", Kind.INT, "One index page or listing, in MiB.", minimum=1, default=32),
+        Field(
+            "file_mib",
+            Kind.INT,
+            "One file whose index published no size, in MiB.",
+            minimum=1,
+            default=4096,
+        ),
+        Field(
+            "page_seconds",
+            Kind.INT,
+            "One page in all (connection, redirects, retries, body), in seconds.",
+            minimum=1,
+            default=120,
+        ),
+        Field("file_seconds", Kind.INT, "One file in all, in seconds.", minimum=1, default=1800),
     ),
 )
 
@@ -197,6 +228,13 @@ CONFIG = MapSpec(
             "Index the approved files are fetched from; null: pip's own configured index.",
         ),
         Field(
+            "upstream_file_hosts",
+            Kind.TEXT_LIST,
+            "Origins (https://HOST) besides the upstream's own that its pages may link files "
+            "on, such as its CDN.",
+            min_items=1,
+        ),
+        Field(
             "targets",
             Kind.MAP_LIST,
             "The targets locks are made for.",
@@ -206,6 +244,7 @@ CONFIG = MapSpec(
         ),
         Field("policy", Kind.MAP, "Policy settings.", children=POLICY),
         Field("bootstrap", Kind.MAP, "The offline bootstrap bundle.", children=BOOTSTRAP),
+        Field("limits", Kind.MAP, "Bounds on what servers may send.", children=LIMITS),
     ),
 )
 

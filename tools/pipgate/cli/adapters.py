@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipgate import http
 from pipgate.allowlist import Allowlist, RegistryKind, RegistrySpec
 from pipgate.allowlist.model import AuditPolicy, AuditService
 from pipgate.audit import Auditor, PipAuditor, Source
@@ -62,11 +63,15 @@ def audit_policy(options: Options, allowlist: Allowlist) -> AuditPolicy:
 
 def build(options: Options, allowlist: Allowlist) -> Adapters:
     """Every adapter a command may use; each is made only when first used."""
-    registry = memoized(lambda: registry_for(allowlist.config.registry))
+    config = allowlist.config
+    http.configure(config.limits)
+    registry = memoized(lambda: registry_for(config.registry))
     cache = FileCache(options.cache)
     policy = audit_policy(options, allowlist)
     return Adapters(
-        locker=PipToolsLocker(allowlist.config.upstream, registry=registry),
+        locker=PipToolsLocker(
+            config.upstream, registry=registry, file_hosts=config.upstream_file_hosts
+        ),
         downloader=PipDownloader(allowlist, cache, registry),
         cache=cache,
         registry=registry,

@@ -19,6 +19,7 @@ from pipgate.allowlist import Allowlist
 from pipgate.audit import Finding, audit_document
 from pipgate.download import DownloadReport
 from pipgate.errors import PipgateError
+from pipgate.markdown import visible
 from pipgate.options import Format
 from pipgate.pipeline import (
     AuditReport,
@@ -36,8 +37,13 @@ from pipgate.pipeline import (
 from pipgate.problems import Problem, display_path
 
 
+def say(line: str, file: TextIO | None = None) -> None:
+    """One line for a person: what servers and packages said cannot act on the terminal."""
+    print(visible(line), file=file or sys.stdout, flush=file is sys.stderr)
+
+
 def progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    say(message, file=sys.stderr)
 
 
 def emit_json(document: dict[str, object], out: TextIO | None = None) -> None:
@@ -235,44 +241,44 @@ def lock_text(report: LockReport, out: TextIO) -> None:
         where = display_path(outcome.path)
         name = result.target.name
         if outcome.skipped:
-            print(f"{name}: nothing changed (inputs unchanged) {where}", file=out)
+            say(f"{name}: nothing changed (inputs unchanged) {where}", file=out)
             continue
         packages = outcome.lock.packages
         transitive = [p for p in packages if not p.top_level]
         verb = "wrote" if outcome.changed else "re-resolved, same pins in"
-        print(
+        say(
             f"{name}: {verb} {where}: {len(packages)} packages "
             f"({len(packages) - len(transitive)} approved, {len(transitive)} transitive) "
             f"in {result.seconds:.1f} s",
             file=out,
         )
         for p in transitive:
-            print(f"  transitive {p.name}=={p.version} via {', '.join(p.via)}", file=out)
+            say(f"  transitive {p.name}=={p.version} via {', '.join(p.via)}", file=out)
 
 
 def check_text(report: CheckReport, out: TextIO) -> None:
     for finding in report.findings:
         where = display_path(finding.entry.location.path)
         version = f"=={finding.version}" if finding.version else ""
-        print(
+        say(
             f"{where}:{finding.entry.location.line}: {finding.severity.value}: "
             f"{finding.package}{version} [{finding.rule}] {finding.message}",
             file=out,
         )
         if len(finding.chain) > 1:
-            print(f"  brought in by {' > '.join(finding.chain)}", file=out)
+            say(f"  brought in by {' > '.join(finding.chain)}", file=out)
         if finding.targets:
-            print(f"  targets: {', '.join(finding.targets)}", file=out)
-        print(f"  what to do: {finding.hint}", file=out)
+            say(f"  targets: {', '.join(finding.targets)}", file=out)
+        say(f"  what to do: {finding.hint}", file=out)
     if not report.errors:
-        print(f"check: {report.summary}", file=out)
+        say(f"check: {report.summary}", file=out)
 
 
 def audit_text(report: AuditReport, out: TextIO) -> None:
     header = ["PACKAGE", "VERSION", "ID (ALIASES)", "FIXED IN", "BROUGHT IN BY"]
     for result in report.results:
         accepted = [f for f in result.findings if f.accepted]
-        print(
+        say(
             f"{result.target.name}: {result.packages} packages audited, "
             f"{len(result.unaccepted)} known vulnerabilities not accepted, "
             f"{len(accepted)} accepted",
@@ -280,10 +286,10 @@ def audit_text(report: AuditReport, out: TextIO) -> None:
         )
         if result.unaccepted:
             for line in _table([_finding_row(f) for f in result.unaccepted], header):
-                print(line, file=out)
+                say(line, file=out)
         for finding in result.unaccepted:
             if finding.expired is not None:
-                print(
+                say(
                     f"  {finding.expired.location}: the exception for "
                     f"{finding.vulnerability.id} in {finding.package} expired on "
                     f"{finding.expired.expires}",
@@ -291,13 +297,13 @@ def audit_text(report: AuditReport, out: TextIO) -> None:
                 )
         for finding in accepted:
             assert finding.accepted_by is not None
-            print(
+            say(
                 f"  accepted {finding.vulnerability.id} in {finding.package} until "
                 f"{finding.accepted_by.expires} ({finding.accepted_by.location})",
                 file=out,
             )
     for exception in report.stale:
-        print(
+        say(
             f"{exception.location}: stale exception: {exception.id} matches no finding "
             f"in {exception.package}; remove it",
             file=out,
@@ -306,7 +312,7 @@ def audit_text(report: AuditReport, out: TextIO) -> None:
 
 def download_text(report: DownloadSummary, out: TextIO) -> None:
     for r in report.downloads:
-        print(
+        say(
             f"{r.target}: {len(r.files)} files, {r.fetched} fetched "
             f"({r.fetched_bytes / 1e6:.1f} MB), {r.cached} already cached",
             file=out,
@@ -315,7 +321,7 @@ def download_text(report: DownloadSummary, out: TextIO) -> None:
 
 def upload_text(report: UploadReport, out: TextIO) -> None:
     published = report.publish
-    print(
+    say(
         f"{report.registry}: {published.files} files, {published.present} already present, "
         f"{published.uploaded} uploaded ({published.uploaded_bytes / 1e6:.1f} MB), "
         f"{published.verified} verified by hash",
@@ -327,14 +333,14 @@ def render_text(report: RenderReport, out: TextIO) -> None:
     verb = "would write" if report.dry_run else "wrote"
     for item in report.written:
         if item.changed:
-            print(f"{verb} {display_path(item.path)}", file=out)
+            say(f"{verb} {display_path(item.path)}", file=out)
     unchanged = sum(not w.changed for w in report.written)
-    print(f"{verb} {len(report.written) - unchanged} files, {unchanged} unchanged", file=out)
+    say(f"{verb} {len(report.written) - unchanged} files, {unchanged} unchanged", file=out)
 
 
 def bundle_text(report: BundleReport, out: TextIO) -> None:
     for b in report.bundles:
-        print(
+        say(
             f"{b.target.name}: {display_path(b.path)}: {b.files} files ({b.bytes / 1e6:.1f} MB)",
             file=out,
         )
@@ -354,7 +360,7 @@ def sync_text(report: SyncReport, out: TextIO) -> None:
         if published is StepStatus.RAN
         else "publish skipped: the registry was verified for these locks before"
     )
-    print(f"sync: done in {report.seconds:.1f} s; ran {', '.join(ran)}; {registry}", file=out)
+    say(f"sync: done in {report.seconds:.1f} s; ran {', '.join(ran)}; {registry}", file=out)
 
 
 # -- the presenters -------------------------------------------------------------------------------
@@ -415,9 +421,9 @@ class Presenter:
 
 
 def _error_lines(error: PipgateError, message: str | None = None) -> None:
-    print(f"pipgate: error: {message or error.message}", file=sys.stderr)
+    say(f"pipgate: error: {message or error.message}", file=sys.stderr)
     if error.hint:
-        print(f"  hint: {error.hint}", file=sys.stderr)
+        say(f"  hint: {error.hint}", file=sys.stderr)
 
 
 class Text(Presenter):
@@ -431,21 +437,21 @@ class Text(Presenter):
         assert failed is not None
         assert failed.error is not None
         for problem in getattr(failed.error, "problems", ()):
-            print(problem.render())
+            say(problem.render())
         _error_lines(failed.error, sync_error_message(failed))
 
     def error(self, error: PipgateError) -> None:
         if error.report is not None and type(error.report) in _TEXT:
             self.report(error.report)
         for problem in getattr(error, "problems", ()):
-            print(problem.render())
+            say(problem.render())
         _error_lines(error)
 
     def validation_failed(self, directory: Path, problems: Sequence[Problem]) -> None:
         for problem in problems:
-            print(problem.render())
+            say(problem.render())
         count = len(problems)
-        print(
+        say(
             f"{count} problem{'s' if count != 1 else ''} in {display_path(directory)}/; "
             "fix each at the file and line shown",
             file=sys.stderr,
@@ -454,7 +460,7 @@ class Text(Presenter):
     def validated(self, directory: Path, allowlist: Allowlist) -> None:
         summary = _summary(allowlist)
         targets = ", ".join(t.name for t in allowlist.config.targets)
-        print(
+        say(
             f"{display_path(directory)}/ is valid: {summary['packages']} packages in "
             f"{summary['package_files']} package files, "
             f"targets {targets}, {summary['exceptions']} accepted vulnerabilities"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pipgate.allowlist import PackageEntry, Target
+from pipgate.http import Origins
 from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import (
     Locker,
@@ -40,9 +41,13 @@ class PipToolsLocker(Locker):
     """pip-compile, run under the target's Python, with the upstream as its only index."""
 
     def __init__(
-        self, upstream: str | None, registry: Callable[[], Registry] | None = None
+        self,
+        upstream: str | None,
+        registry: Callable[[], Registry] | None = None,
+        file_hosts: tuple[str, ...] = (),
     ) -> None:
         self.upstream = upstream
+        self.file_hosts = file_hosts
         self._registry_factory = registry
         self._registry: Registry | None = None
 
@@ -99,7 +104,7 @@ class PipToolsLocker(Locker):
 
     def sources(self, target: Target) -> tuple[Source, ...]:
         if self.upstream:
-            return (Source(self.upstream),)
+            return (Source(self.upstream, origins=Origins(allowed=self.file_hosts)),)
         return pip_sources(pip_compile_command(target.python)[0])
 
     def resolve(self, request: Request) -> list[Pin]:

@@ -22,12 +22,12 @@ from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, parse_
 from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
-from pipgate.http import Answer, HttpError, RedirectRefusedError, client, origin
+from pipgate.http import Answer, HttpError, RedirectRefusedError, client
 from pipgate.names import NormalizedName, file_release
 from pipgate.registry.credentials import Credentials
 from pipgate.registry.interface import Held, Registry, RegistryError, UploadRefusedError
 from pipgate.runner import ToolError, redact, run, tool_environment
-from pipgate.urls import redact_url
+from pipgate.urls import origin, redact_url
 
 LIST_WORKERS = 8
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
