@@ -353,8 +353,10 @@ def start_pypiserver(
     htpasswd: Path | None = None,
     username: str | None = None,
     password: str | None = None,
+    fallback: str | None = None,
 ) -> Server:
-    """pypiserver on 127.0.0.1 at a free port, serving ``packages``."""
+    """pypiserver on 127.0.0.1 at a free port, serving ``packages``; with ``fallback``, as it
+    starts by default: a project it lacks is redirected there (never to a public index)."""
     port = free_port()
     args = [
         sys.executable,
@@ -365,7 +367,7 @@ def start_pypiserver(
         "127.0.0.1",
         "-p",
         str(port),
-        "--disable-fallback",
+        *(["--fallback-url", fallback] if fallback else ["--disable-fallback"]),
         "--hash-algo",
         "sha256",
     ]

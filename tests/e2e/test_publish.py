@@ -116,6 +116,21 @@ def test_wrong_hash_in_registry_fails_and_changes_nothing(
     assert {p.name: p.read_bytes() for p in private_registry.packages.iterdir()} == before
 
 
+def test_a_partial_file_left_in_the_registry_is_named_as_such(
+    to_registry: AllowlistDir, private_registry: Server
+) -> None:
+    report(upload(to_registry))
+    victim = next(private_registry.packages.glob("cycle_x-*.whl"))
+    whole = victim.read_bytes()
+    victim.write_bytes(whole[: len(whole) // 2])  # what a killed upload can leave
+    result = upload(to_registry)
+    assert result.returncode == 3
+    said = result.stdout + result.stderr
+    assert f"with {len(whole) // 2} bytes, but the locked file has {len(whole)}" in said
+    assert "partial file" in said and "devpi remove" in said and "Traceback" not in said
+    assert victim.read_bytes() == whole[: len(whole) // 2]  # never overwritten
+
+
 @pytest.mark.slow
 def test_faults_still_end_verified(
     to_registry: AllowlistDir, private_registry: Server, monkeypatch: pytest.MonkeyPatch

@@ -56,6 +56,10 @@ class HttpError(ExternalError):
         """What went wrong, in a word or a few (the exception's type name, a bound)."""
 
 
+class UnreachableError(HttpError):
+    """No connection could be made, or it broke before an answer."""
+
+
 class RedirectRefusedError(HttpError):
     """A server redirected to an origin the request may not go to."""
 
@@ -179,6 +183,23 @@ class Client:
                     body += chunk
                 TRAFFIC.add(len(body))
                 return Answer(response.url, response.status_code, response.headers, bytes(body))
+
+        return _within(work, self.limits.page_seconds, url)
+
+    def head(self, url: str, *, credentials: Credentials | None = None) -> Answer:
+        """The headers of ``url`` (a HEAD request), within ``Limits.page_seconds``."""
+
+        def work(cancelled: threading.Event) -> Answer:
+            response = self._send(
+                "HEAD",
+                url,
+                credentials=credentials,
+                retries=0,
+                origins=SAME_ORIGIN,
+                cancelled=cancelled,
+            )
+            with response:
+                return Answer(response.url, response.status_code, response.headers, b"")
 
         return _within(work, self.limits.page_seconds, url)
 
@@ -307,7 +328,7 @@ class Client:
                     connect_failures += 1
                     self._sleep(BACKOFF * 2 ** (attempt - 1))
                     continue
-                raise HttpError(
+                raise UnreachableError(
                     f"cannot reach {redact_url(current)}: {type(exc).__name__}",
                     reason=type(exc).__name__,
                     hint="check that the server is up and reachable from here, then run again",

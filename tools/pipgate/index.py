@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO
 
 from pipgate.errors import ExternalError
-from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, client
+from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, UnreachableError, client
 from pipgate.names import NormalizedName, Version, exact, file_release
 from pipgate.urls import origin, redact_url
 
@@ -203,11 +203,13 @@ def _get(url: str, source: Source) -> tuple[str, str]:
             redirect_hint="an index may redirect only within its own origin (or to the file "
             "hosts allowed in allowlist/config.yaml)",
         )
-    except HttpError as exc:
+    except UnreachableError as exc:
         raise IndexReadError(
             f"cannot reach the index at {redact_url(url)}: {exc.reason}",
             hint=exc.hint or "check that the index is up and reachable from here, then run again",
         ) from None
+    except HttpError as exc:
+        raise IndexReadError(exc.message, hint=exc.hint) from None
     if response.status_code == 404:
         raise _NotFound
     if response.status_code in (401, 403):
@@ -402,10 +404,12 @@ def _stream(url: str, sink: IO[bytes] | None, *, size: int | None, origins: Orig
         return digest.hexdigest()
     try:
         status, found = client().download(url, sink, size=size, origins=origins)
-    except HttpError as exc:
+    except UnreachableError as exc:
         raise IndexReadError(
             f"cannot fetch {redact_url(url)}: {exc.reason}", hint=exc.hint
         ) from None
+    except HttpError as exc:
+        raise IndexReadError(exc.message, hint=exc.hint) from None
     if status >= 400:
         raise IndexReadError(f"cannot fetch {redact_url(url)}: HTTP {status}")
     return found

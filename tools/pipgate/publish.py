@@ -49,12 +49,23 @@ class PublishReport:
     verified: int
 
 
-def _conflict(cached: CachedFile, other: str) -> RegistryConflictError:
+def _conflict(registry: Registry, cached: CachedFile, held: Held) -> RegistryConflictError:
+    size = registry.size(held)
+    if size is not None and size < cached.size:
+        what = (
+            f"the registry holds {cached.filename} with {size} bytes, but the locked file has "
+            f"{cached.size}: most likely a partial file an interrupted upload left behind"
+        )
+    else:
+        there = f", {size} bytes" if size is not None else ""
+        what = (
+            f"the registry holds {cached.filename} with sha256 {held.sha256}{there}, but the "
+            f"lock says {cached.sha256}, {cached.size} bytes: another file under that name"
+        )
     return RegistryConflictError(
-        f"the registry holds {cached.filename} with sha256 {other}, but the lock says "
-        f"{cached.sha256}",
-        hint="a file in the registry is never overwritten: find out which file is right "
-        "(a re-published release upstream, or a tampered registry), fix it by hand, run again",
+        what,
+        hint=f"a file in the registry is never overwritten: check which one is right, "
+        f"{registry.removal_hint}, then run again",
     )
 
 
@@ -83,7 +94,7 @@ def _upload_one(registry: Registry, cached: CachedFile, backoff: float) -> None:
         if now is not None:
             if now.sha256 == cached.sha256:
                 return
-            raise _conflict(cached, now.sha256)
+            raise _conflict(registry, cached, now)
         time.sleep(backoff * (2**attempt))
     assert last is not None
     raise PublishError(
@@ -110,7 +121,7 @@ def publish(
         if found is None:
             missing.append(cached)
         elif found.sha256 != cached.sha256:
-            raise _conflict(cached, found.sha256)
+            raise _conflict(registry, cached, found)
     uploaded_bytes = 0
     if missing:
         total = sum(f.size for f in missing)

@@ -5,6 +5,17 @@ from __future__ import annotations
 import urllib.parse
 
 
+def split(url: str) -> urllib.parse.SplitResult | None:
+    """``url`` split, or None when it is not a URL at all (a bad IPv6 literal, a port out
+    of range): a value from a file or a server is never trusted to parse."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return None
+    return parts
+
+
 def redact_url(url: str) -> str:
     """``url`` with any user name, password or token replaced by ``<hidden>``."""
     try:

@@ -40,7 +40,7 @@ from pipgate.names import (
     normalize,
 )
 from pipgate.problems import Location, Problem, Problems
-from pipgate.urls import has_credentials, origin, redact_url
+from pipgate.urls import has_credentials, origin, redact_url, split
 from pipgate.yamlsafe import read
 
 CONFIG_FILE = "config.yaml"
@@ -199,10 +199,7 @@ def _file_hosts(record: Record, problems: Problems) -> tuple[str, ...]:
     for value in _texts(record, "upstream_file_hosts"):
         text = str(value.value)
         found = origin(text)
-        try:
-            parts = urllib.parse.urlsplit(text)
-        except ValueError:
-            parts = None
+        parts = split(text)
         if not found or parts is None or parts.path not in ("", "/") or has_credentials(text):
             problems.add(
                 value.location,
@@ -310,8 +307,8 @@ def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | 
         folder = folder if folder.is_absolute() else root / folder
         return RegistrySpec(kind=RegistryKind.FILE, url=url, path=folder)
     if scheme in ("http", "https"):
-        parts = urllib.parse.urlsplit(url)
-        if not parts.hostname or parts.query or parts.fragment:
+        parts = split(url)
+        if parts is None or not parts.hostname or parts.query or parts.fragment:
             problems.add(
                 where,
                 f"'{shown}' is not a usable index URL",
@@ -375,9 +372,11 @@ def _upstream(record: Record, problems: Problems) -> str | None:
             "keyring, never files in the repository",
         )
         return None
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https", "file") or (
-        parts.scheme != "file" and not parts.hostname
+    parts = split(url)
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https", "file")
+        or (parts.scheme != "file" and not parts.hostname)
     ):
         problems.add(
             where,
@@ -489,14 +488,14 @@ def _audit(policy: Record, root: Path, problems: Problems) -> AuditPolicy:
     url = audit.text("url")
     if url is not None:
         where = audit.where("url")
-        parts = urllib.parse.urlsplit(url)
+        parts = split(url)
         if has_credentials(url):
             problems.add(
                 where,
                 f"the audit URL '{redact_url(url)}' holds credentials",
                 "remove them; pipgate never reads credentials from the repository",
             )
-        elif parts.scheme not in ("http", "https") or not parts.hostname:
+        elif parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             problems.add(
                 where,
                 f"'{url}' is not an OSV API URL",

@@ -163,7 +163,11 @@ def cmd_pip_conf(options: Options, presenter: Presenter) -> int:
     if options.conf_output is None:
         sys.stdout.write(text)
         return ExitCode.OK
-    fd = os.open(options.conf_output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # 0600 whatever was there before (O_CREAT's mode applies only to a new file), set
+    # before a byte of the key is written; a symbolic link is not followed.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(options.conf_output, flags, 0o600)
+    os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     return ExitCode.OK

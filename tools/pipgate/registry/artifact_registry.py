@@ -32,3 +32,11 @@ class ArtifactRegistry(HttpRegistry):
             upload_url=upload,
             simple_url=upload.rstrip("/") + "/simple/",
         )
+
+    @property
+    def removal_hint(self) -> str:
+        spec = self.spec
+        return (
+            f"delete it with 'gcloud artifacts files delete FILE --repository="
+            f"{spec.repository} --location={spec.location} --project={spec.project}'"
+        )

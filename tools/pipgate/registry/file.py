@@ -63,6 +63,16 @@ class FileRegistry(Registry):
                 held[item.filename] = Held(item.filename, item.sha256, item.url)
         return held
 
+    def size(self, held: Held) -> int | None:
+        path = self.root / "files" / held.filename
+        return (
+            path.stat().st_size if index.safe_filename(held.filename) and path.is_file() else None
+        )
+
+    @property
+    def removal_hint(self) -> str:
+        return f"delete it from {self.root / 'files'} (the page is rewritten on the next upload)"
+
     def fetch(self, held: Held, target: Path) -> str:
         source = self.root / "files" / held.filename
         if not index.safe_filename(held.filename) or not source.is_file():

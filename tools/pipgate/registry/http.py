@@ -90,6 +90,24 @@ class HttpRegistry(Registry):
         parts = urllib.parse.urlsplit(self.simple_url)
         return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
 
+    def size(self, held: Held) -> int | None:
+        if origin(held.url) != origin(self.simple_url):
+            return None
+        try:
+            answer = client().head(held.url, credentials=self.credentials)
+        except HttpError:
+            return None
+        length = answer.headers.get("Content-Length", "")
+        return int(length) if answer.status_code < 400 and length.isdigit() else None
+
+    @property
+    def removal_hint(self) -> str:
+        return (
+            "delete it with the registry's own tools (pypiserver: remove it from its packages "
+            "folder; devpi: 'devpi remove NAME==VERSION'; Nexus, Artifactory, GitLab: the "
+            "package's page or API)"
+        )
+
     def fetch(self, held: Held, target: Path) -> str:
         if origin(held.url) != origin(self.simple_url):
             raise RegistryError(f"{held.filename} is not on the registry's origin; not fetched")

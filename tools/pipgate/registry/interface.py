@@ -60,6 +60,15 @@ class Registry(abc.ABC):
     def fetch(self, held: Held, target: Path) -> str:
         """Stream one file the registry holds to ``target``; its sha256."""
 
+    def size(self, held: Held) -> int | None:
+        """The size of a file the registry holds, where it can tell cheaply; else None."""
+        return None
+
+    @property
+    def removal_hint(self) -> str:
+        """How a person removes a wrong file from this registry."""
+        return "remove it with the registry's own tools"
+
     def pip_index_url(self) -> str:
         """The simple index as pip needs it, credentials included: for a child process's
         environment only, never for an argument, a file or a message."""
