@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,19 +54,27 @@ def sha256_of(path: Path) -> str:
 _OWNER = ".owner"
 
 
+_NEW = ".new"
+STALE_NEW_SECONDS = 3600
+
+
 @contextlib.contextmanager
 def owned_scratch(parent: Path, prefix: str) -> Iterator[Path]:
     """A scratch folder in ``parent``, removed afterwards, held by a lock while in use.
 
     A run killed while it held one leaves it behind; the next ``sweep_scratch`` of
     ``parent`` takes the lock of each left folder and, where nobody holds it any
-    more, removes the folder. A folder a live run holds is never touched.
+    more, removes the folder. The folder takes its swept name only once its lock is
+    held (a rename), so a sweep never sees a live folder unlocked.
     """
     parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    making = Path(tempfile.mkdtemp(prefix=_NEW + prefix, dir=parent))
+    folder = making
     try:
-        with (folder / _OWNER).open("w") as owner:
+        with (making / _OWNER).open("w") as owner:
             fcntl.flock(owner.fileno(), fcntl.LOCK_EX)
+            folder = making.with_name(making.name.removeprefix(_NEW))
+            making.rename(folder)
             yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -75,15 +84,23 @@ def sweep_scratch(parent: Path, prefix: str) -> int:
     """Remove the scratch folders of ``parent`` that no live run holds; how many."""
     removed = 0
     try:
-        candidates = [p for p in parent.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+        candidates = [p for p in parent.iterdir() if p.is_dir()]
     except FileNotFoundError:
         return 0
     for folder in candidates:
-        owner = folder / _OWNER
+        if folder.name.startswith(_NEW + prefix):
+            # Killed between making and naming it (a moment): removed once surely stale.
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - folder.stat().st_mtime > STALE_NEW_SECONDS:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            continue
+        if not folder.name.startswith(prefix):
+            continue
         try:
-            handle = owner.open("a")
+            handle = (folder / _OWNER).open("a")
         except FileNotFoundError:
-            continue  # being made or being removed right now: not ours to judge
+            continue  # being removed right now
         with handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,7 +24,7 @@ from pipgate.fsutil import write_atomic
 from pipgate.lock import Lock
 from pipgate.names import NormalizedName
 from pipgate.order import dependency_graph, install_order, marker_environments
-from pipgate.targettags import is_sdist
+from pipgate.targettags import is_sdist, preference, ranked_tags
 from pipgate.urls import has_credentials
 
 COMMAND = "pipgate render"
@@ -143,12 +143,14 @@ def build_manifest(
     *,
     only: Iterable[NormalizedName] | None = None,
 ) -> Manifest:
-    """The install order of ``files`` (one per locked package) for ``target``.
+    """The install order of ``files`` for ``target``: of each locked package, the file the
+    target prefers (its best wheel tag, as pip ranks them), the same on every machine.
 
     ``only``: keep just these packages and everything they need (the bootstrap set).
     """
+    ranked = ranked_tags(target.python, target.platforms, target.implementation)
     by_name: dict[NormalizedName, CachedFile] = {}
-    for item in files:
+    for item in sorted(files, key=lambda f: preference(f.filename, ranked)):
         by_name.setdefault(item.name, item)
     missing = sorted(p.name for p in lock.packages if p.name not in by_name)
     if missing:

@@ -42,19 +42,39 @@ def expand_platform(platform: str) -> list[str]:
 
 
 @functools.cache
+def ranked_tags(
+    python: str, platforms: tuple[str, ...], implementation: str = "cp"
+) -> tuple[tags.Tag, ...]:
+    """The wheel tags installable by ``implementation`` ``python`` on any of ``platforms``,
+    most preferred first (packaging's order, which is pip's)."""
+    major, minor = (int(x) for x in python.split("."))
+    expanded = [p for platform in platforms for p in expand_platform(platform)]
+    version = (major, minor)
+    ranked: list[tags.Tag] = []
+    if implementation == "cp":
+        abi = f"cp{major}{minor}"
+        ranked.extend(tags.cpython_tags(version, abis=[abi], platforms=expanded))
+    ranked.extend(tags.compatible_tags(version, f"{implementation}{major}{minor}", expanded))
+    return tuple(dict.fromkeys(ranked))
+
+
+@functools.cache
 def supported_tags(
     python: str, platforms: tuple[str, ...], implementation: str = "cp"
 ) -> frozenset[tags.Tag]:
     """The wheel tags installable by ``implementation`` ``python`` on any of ``platforms``."""
-    major, minor = (int(x) for x in python.split("."))
-    expanded = [p for platform in platforms for p in expand_platform(platform)]
-    version = (major, minor)
-    result: set[tags.Tag] = set()
-    if implementation == "cp":
-        abi = f"cp{major}{minor}"
-        result.update(tags.cpython_tags(version, abis=[abi], platforms=expanded))
-    result.update(tags.compatible_tags(version, f"{implementation}{major}{minor}", expanded))
-    return frozenset(result)
+    return frozenset(ranked_tags(python, platforms, implementation))
+
+
+def preference(filename: str, ranked: tuple[tags.Tag, ...]) -> tuple[int, str]:
+    """How much a target prefers a file (lower first): the rank of the wheel's best tag,
+    then any sdist; the name breaks ties, so every machine chooses the same file."""
+    file_tags = wheel_tags(filename) if filename.endswith(".whl") else None
+    if file_tags:
+        order = {tag: i for i, tag in enumerate(ranked)}
+        best = min((order[t] for t in file_tags if t in order), default=len(ranked))
+        return best, filename
+    return len(ranked) + 1, filename
 
 
 def is_sdist(filename: str) -> bool:

@@ -16,7 +16,7 @@ from pipgate.allowlist import Allowlist, RegistryKind, RegistrySpec
 from pipgate.allowlist.model import AuditPolicy, AuditService
 from pipgate.audit import Auditor, PipAuditor, Source
 from pipgate.audit.osv import Database, Server, load_database
-from pipgate.download import FileCache, PipDownloader
+from pipgate.download import FileCache, IndexDownloader
 from pipgate.lock import PipToolsLocker
 from pipgate.options import Options
 from pipgate.pipeline import Adapters, memoized
@@ -68,11 +68,12 @@ def build(options: Options, allowlist: Allowlist) -> Adapters:
     registry = memoized(lambda: registry_for(config.registry))
     cache = FileCache(options.cache)
     policy = audit_policy(options, allowlist)
+    locker = PipToolsLocker(
+        config.upstream, registry=registry, file_hosts=config.upstream_file_hosts
+    )
     return Adapters(
-        locker=PipToolsLocker(
-            config.upstream, registry=registry, file_hosts=config.upstream_file_hosts
-        ),
-        downloader=PipDownloader(allowlist, cache, registry),
+        locker=locker,
+        downloader=IndexDownloader(allowlist, cache, locker.sources, registry),
         cache=cache,
         registry=registry,
         auditor=lambda: auditor_for(policy),

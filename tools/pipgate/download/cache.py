@@ -6,6 +6,7 @@ folder on the cache's own file system, so a file appears whole or not at all.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -24,6 +25,7 @@ class FileCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or cache_dir() / "files"
         self._swept = False
+        self._sweeping = threading.Lock()
 
     def _folder(self, digest: str) -> Path:
         return self.root / "sha256" / digest[:2] / digest
@@ -42,9 +44,10 @@ class FileCache:
 
         The first use in a run removes what a killed run left half-written.
         """
-        if not self._swept:
-            sweep_scratch(self.root, SCRATCH_PREFIX)
-            self._swept = True
+        with self._sweeping:
+            if not self._swept:
+                sweep_scratch(self.root, SCRATCH_PREFIX)
+                self._swept = True
         return owned_scratch(self.root, SCRATCH_PREFIX)
 
     def add(self, source: Path, digest: str) -> Path:

@@ -102,9 +102,10 @@ class FileRegistry(Registry):
         else:
             # A staging folder of its own: two syncs racing never write into one inode, and
             # what a killed run left half-copied is swept by the next one.
-            if not self._swept:
-                sweep_scratch(self.root, STAGING_PREFIX)
-                self._swept = True
+            with self._lock:
+                if not self._swept:
+                    sweep_scratch(self.root, STAGING_PREFIX)
+                    self._swept = True
             with owned_scratch(self.root, STAGING_PREFIX) as staging_folder:
                 staging = staging_folder / path.name
                 shutil.copyfile(path, staging)
