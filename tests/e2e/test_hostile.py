@@ -399,6 +399,24 @@ def test_malformed_html_links_are_never_candidates(index: HostileIndex, wheels: 
     ]
 
 
+def test_a_page_without_hashes_costs_only_the_pinned_files(
+    allowlist: AllowlistDir, index: HostileIndex, wheels: Path
+) -> None:
+    # No sha256 anywhere, and the files of every other version are gone (404): only the
+    # pinned version's file is fetched to hash it; the old reader fetched them all.
+    lib = wheels / "zq_lib-1.0-py3-none-any.whl"
+    links = [f'<a href="/files/zq_lib-0.{n}-py3-none-any.whl">old</a>' for n in range(1, 30)]
+    links.append(f'<a href="/files/{lib.name}">{lib.name}</a>')
+    index.routes["/simple/zq-lib/"] = raw("".join(links).encode(), "text/html")
+    allowlist.write("config.yaml", config(index.url))
+    allowlist.write("team.yaml", entries("zq-lib==1.0"))
+    result = lock(allowlist)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (allowlist.path.parent / "generated" / "py311" / "requirements.txt").read_text()
+    assert sha256(lib) in text
+    assert not [p for p in index.seen if p.startswith("/files/zq_lib-0.")]
+
+
 def test_a_link_to_a_local_file_from_a_remote_page_is_refused(
     allowlist: AllowlistDir, index: HostileIndex, wheels: Path
 ) -> None:

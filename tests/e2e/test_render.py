@@ -394,6 +394,22 @@ def test_composer_pip_conf_goes_to_stdout_and_never_into_the_repository(
         )
     )
     assert encoded in outside.read_text() and outside.stat().st_mode & 0o777 == 0o600
+    # Onto a file that exists, readable by all: the key never sits in a readable file.
+    existing = tmp_path / "composer" / "existing.conf"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    ok(
+        run_pipgate(
+            "pip-conf",
+            "--allowlist",
+            str(allowlist.path),
+            "--json-key",
+            str(key),
+            "--output",
+            str(existing),
+        )
+    )
+    assert encoded in existing.read_text() and existing.stat().st_mode & 0o777 == 0o600
     for path in repo.rglob("*"):
         if path.is_file():
             assert encoded not in path.read_text(errors="replace"), path

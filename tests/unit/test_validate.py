@@ -563,6 +563,45 @@ def test_exception_expiring_today_still_applies(allowlist: AllowlistDir) -> None
     assert len(load(allowlist.path, today=TODAY).exceptions) == 1
 
 
+def test_an_exception_may_not_run_for_ever(allowlist: AllowlistDir) -> None:
+    allowlist.write("exceptions.yaml", exception(expires="9999-12-31"))
+    name, line, message = one_problem(allowlist)
+    assert (name, line) == ("exceptions.yaml", 6)
+    assert "more than 365 days ahead" in message and "on or before 2027-11-21" in message
+
+
+def test_the_expiry_bound_is_the_policy_s(allowlist: AllowlistDir) -> None:
+    allowlist.write("config.yaml", CONFIG_TEXT + "  max_exception_days: 30\n")
+    allowlist.write("exceptions.yaml", exception(expires="2027-01-31"))
+    assert "more than 30 days ahead" in one_problem(allowlist)[2]
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "code"),
+    [
+        ("reason", '"approve\\r\\n## PASS"', "U+000D"),
+        ("reason", '"ok \\u202e gnp.exe"', "U+202E"),
+        ("requested_by", '"team\\u200b"', "U+200B"),
+        ("reason", '"nul\\0here"', "U+0000"),
+    ],
+)
+def test_free_text_with_hidden_characters_is_refused(
+    allowlist: AllowlistDir, field: str, text: str, code: str
+) -> None:
+    body = (
+        '  - name: requests\n    version: "2.32.3"\n    reason: fine\n    requested_by: data\n'
+    ).replace(f"    {field}: " + ("fine" if field == "reason" else "data"), f"    {field}: {text}")
+    allowlist.write("team.yaml", package(body))
+    name, line, message = one_problem(allowlist)
+    assert (name, line) == ("team.yaml", 4 if field == "reason" else 5)
+    assert code in message and f"'{field}'" in message
+
+
+def test_an_exception_s_free_text_is_checked_too(allowlist: AllowlistDir) -> None:
+    allowlist.write("exceptions.yaml", exception(approved_by='"sec\\u2066urity"'))
+    assert "U+2066" in one_problem(allowlist)[2]
+
+
 @pytest.mark.parametrize("missing", ["reason", "expires", "approved_by"])
 def test_exception_lacks_a_field(allowlist: AllowlistDir, missing: str) -> None:
     allowlist.write("exceptions.yaml", exception(**{missing: "-"}))
