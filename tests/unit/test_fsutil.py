@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pipgate import fsutil
 from pipgate.fsutil import owned_scratch, sweep_scratch
 
 
@@ -40,7 +39,7 @@ def test_a_sweep_in_the_moment_before_the_lock_is_taken_spares_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Another run sweeps exactly between this run making its folder and locking it.
-    real_flock = fsutil.fcntl.flock
+    real_flock = fcntl.flock
     swept: list[int] = []
 
     def flock_after_a_sweep(fd: int, operation: int) -> None:
@@ -48,7 +47,7 @@ def test_a_sweep_in_the_moment_before_the_lock_is_taken_spares_the_folder(
             swept.append(sweep_scratch(tmp_path, ".download-"))
         real_flock(fd, operation)
 
-    monkeypatch.setattr(fsutil.fcntl, "flock", flock_after_a_sweep)
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sweep)  # the module fsutil calls
     with owned_scratch(tmp_path, ".download-") as folder:
         (folder / "file.whl").write_bytes(b"kept")
         assert (folder / "file.whl").read_bytes() == b"kept"
