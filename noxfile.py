@@ -22,6 +22,7 @@ never a silent skip.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -31,6 +32,9 @@ import nox
 
 nox.options.error_on_missing_interpreters = True
 nox.options.default_venv_backend = "venv"
+# Sessions keep their environment between runs; _install reinstalls only when the inputs
+# change, so a session whose work is a no-op is about as fast as the command itself.
+nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "tests"]
 
 SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]  # 3.10 reached its end of life in October 2026
@@ -67,8 +71,27 @@ _add_pyenv_interpreters(SUPPORTED_PYTHONS)
 
 
 def _install(session: nox.Session, *extras: str) -> None:
+    """Install pipgate (editable) with ``extras``, pinned by the constraints, once.
+
+    The environment is kept between runs (``reuse_venv``) and installed again only when
+    pyproject.toml, the constraints or the extras change: a stamp in the environment
+    records what it was installed from. So a no-op ``nox -s sync`` costs about what
+    ``pipgate sync`` does, not a reinstall.
+    """
     target = f".[{','.join(extras)}]" if extras else "."
+    digest = hashlib.sha256(
+        b"\0".join(
+            [Path("pyproject.toml").read_bytes(), Path(CONSTRAINTS).read_bytes(), target.encode()]
+        )
+    ).hexdigest()
+    location = getattr(session.virtualenv, "location", None)
+    stamp = Path(location) / ".pipgate-installed" if location else None
+    if stamp is not None and stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
+        session.log(f"environment current for {target} (pyproject.toml and constraints unchanged)")
+        return
     session.install("-c", CONSTRAINTS, "-e", target)
+    if stamp is not None:
+        stamp.write_text(digest, encoding="utf-8")
 
 
 @nox.session(python=SUPPORTED_PYTHONS)
@@ -176,7 +199,7 @@ def bench(session: nox.Session) -> None:
 def schemas(session: nox.Session) -> None:
     """Regenerate tools/pipgate/schemas/ from the allowlist spec."""
     _install(session)
-    session.run("pipgate", "schema", "--out", "tools/pipgate/schemas")
+    session.run("pipgate", "schema", "--output", "tools/pipgate/schemas")
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -188,7 +188,7 @@ def main() -> int:
                     "--target",
                     target.name,
                     "--upgrade",
-                    "--output",
+                    "--generated",
                     str(root / "generated"),
                 ],
                 env,

@@ -214,6 +214,22 @@ def test_a_refused_sdist_is_never_built_not_even_for_its_metadata(
     assert [p.name for p in built.iterdir()] == ["sdist-only"]
 
 
+def test_lock_prints_what_changed_and_the_whole_lock_only_when_asked(
+    universe: AllowlistDir,
+) -> None:
+    universe.write("team.yaml", entries("chain-a==1.0"))
+    first = lock(universe, "--target", "py311")
+    assert first.returncode == 0, first.stderr
+    assert "+ chain-b==1.1 via chain-a" in first.stdout  # a first lock: every pin is new
+    universe.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
+    second = lock(universe, "--target", "py311")
+    assert second.returncode == 0, second.stderr
+    changed = [line.strip() for line in second.stdout.splitlines() if line.startswith("  ")]
+    assert changed == ["+ cycle-x==1.0 via allowlist, cycle-y", "+ cycle-y==1.0 via cycle-x"]
+    full = lock(universe, "--target", "py311", "--upgrade", "-v")
+    assert "transitive chain-c==1.0 via chain-b" in full.stdout
+
+
 def test_missing_version_and_name(universe: AllowlistDir) -> None:
     universe.write("team.yaml", entries("chain-b==9.9", "no-such-project==1.0"))
     result = lock(universe, "--target", "py311")

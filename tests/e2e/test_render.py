@@ -86,7 +86,7 @@ def make_bundle(allowlist: AllowlistDir, target: str, tmp_path: Path) -> Path:
             str(allowlist.path),
             "--target",
             target,
-            "--out",
+            "--output",
             str(bundle),
             "--cache",
             str(tmp_path / "cache"),
@@ -104,7 +104,10 @@ def manifest_lines(allowlist: AllowlistDir, target: str) -> list[str]:
 def test_pip_conf_alone_installs_every_locked_package_and_nothing_else(
     synced: AllowlistDir, upstream: Server, universe_files: Path, tmp_path: Path
 ) -> None:
-    pip_conf = generated(synced) / "pip.conf"
+    # A relative file:// registry is each clone's own folder: its pip.conf lies beside it,
+    # and generated/ (committed) names no machine's folder.
+    pip_conf = synced.path.parent / ".registry" / "pip.conf"
+    assert not (generated(synced) / "pip.conf").exists()
     text = pip_conf.read_text()
     registry = (synced.path.parent / ".registry" / "simple").as_uri() + "/"
     assert f"index-url = {registry}\n" in text
@@ -251,9 +254,9 @@ def test_bootstrap_bundle_is_the_closure_and_deterministic(
         "--cache",
         str(tmp_path / "c"),
     )
-    ok(run_pipgate(*args, "--out", str(out)))
+    ok(run_pipgate(*args, "--output", str(out)))
     first = out.read_bytes()
-    ok(run_pipgate(*args, "--out", str(out)))
+    ok(run_pipgate(*args, "--output", str(out)))
     assert out.read_bytes() == first
     with tarfile.open(out) as archive:
         names = sorted(archive.getnames())
@@ -316,6 +319,14 @@ def test_render_is_deterministic_and_a_dry_run_writes_nothing(
         )
     )
     assert "would write" in dry.stdout and "install-order.txt" in dry.stdout
+    assert order.read_text() == "edited by hand\n"
+    # With an empty cache, a dry run fetches nothing and writes nothing, and says so.
+    empty = tmp_path / "empty-cache"
+    nothing = ok(
+        run_pipgate("render", "--allowlist", str(synced.path), "--cache", str(empty), "--dry-run")
+    )
+    assert "are not in the cache" in nothing.stdout and "fetches nothing" in nothing.stdout
+    assert not empty.exists() or not any(p.is_file() for p in empty.rglob("*"))
     assert order.read_text() == "edited by hand\n"
 
 
@@ -414,6 +425,39 @@ def test_composer_pip_conf_goes_to_stdout_and_never_into_the_repository(
         if path.is_file():
             assert encoded not in path.read_text(errors="replace"), path
             assert "not-a-real-key" not in path.read_text(errors="replace"), path
+    # Another git work tree than the allowlist's: refused too, named or redirected into.
+    other = tmp_path / "other-repo"
+    (other / "generated").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    leak = other / "generated" / "leak.conf"
+    named = run_pipgate(
+        "pip-conf",
+        "--allowlist",
+        str(allowlist.path),
+        "--json-key",
+        str(key),
+        "--output",
+        str(leak),
+    )
+    assert named.returncode == 2 and "inside the repository" in named.stderr
+    with leak.open("w") as handle:
+        into = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipgate",
+                "pip-conf",
+                "--allowlist",
+                str(allowlist.path),
+                "--json-key",
+                str(key),
+            ],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert into.returncode == 2 and leak.read_text() == ""
     bad = tmp_path / "bad.json"
     bad.write_text('{"type": "authorized_user", "refresh_token": "1//secret-refresh"}')
     wrong = run_pipgate("pip-conf", "--allowlist", str(allowlist.path), "--json-key", str(bad))

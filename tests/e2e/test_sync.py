@@ -62,8 +62,10 @@ def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstrea
     }
     repo = allowlist.path.parent
     generated = repo / "generated"
-    for name in ("pip.conf", "uv.toml", "sync-state.json"):
-        assert (generated / name).is_file(), name
+    assert (generated / "sync-state.json").is_file()
+    for name in ("pip.conf", "uv.toml"):  # beside the clone's own registry folder
+        assert (repo / ".registry" / name).is_file(), name
+        assert not (generated / name).exists(), name
     for target in ("py311", "py312"):
         for name in ("requirements.txt", "audit.json", "install-order.txt", "install-offline.sh"):
             assert (generated / target / name).is_file(), (target, name)

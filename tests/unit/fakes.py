@@ -102,7 +102,9 @@ class FolderDownloader(Downloader):
         lock: Lock,
         *,
         progress: Callable[[str], None] | None = None,
+        fetch: bool = True,
     ) -> DownloadReport:
+        assert fetch, "the fake downloader always fetches"
         by_hash = {sha256_of(p): p for p in self.index.iterdir()}
         files = []
         for package in lock.packages:

@@ -20,7 +20,7 @@ SCHEMA_DIR = REPO / "tools" / "pipgate" / "schemas"
 @pytest.mark.parametrize("name", sorted(FILES))
 def test_committed_schemas_are_current(name: str) -> None:
     committed = (SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8")
-    assert committed == schemas.render(name), "run: pipgate schema --out tools/pipgate/schemas"
+    assert committed == schemas.render(name), "run: pipgate schema --output tools/pipgate/schemas"
 
 
 def _as_json(value: object) -> object:

@@ -20,6 +20,8 @@ class Format(enum.Enum):
 class Options:
     allowlist: Path = Path("allowlist")
     format: Format = Format.TEXT
+    verbose: bool = False
+    """Text reports in full (every pin of a lock, not only what changed)."""
     targets: tuple[str, ...] = ()
     """Only these targets; empty for every target."""
     output: Path | None = None

@@ -155,6 +155,8 @@ class UploadReport:
 class RenderReport:
     dry_run: bool
     written: tuple[render.Written, ...]
+    uncached: tuple[tuple[str, int], ...] = ()
+    """In a dry run: (target, files missing from the cache), whose files were not rendered."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,7 +284,9 @@ def check(
     locks = {t.name: (t, current_lock(allowlist, t, options.output)) for t in targets}
     sources = upstream_sources(adapters.locker, targets)
     _say(progress, f"check: reading the upstream at {describe_sources(sources)}")
-    context = policy.make_context(allowlist, locks, sources, adapters.cache, adapters.registry)
+    context = policy.make_context(
+        allowlist, locks, sources, adapters.cache, adapters.registry, progress=progress
+    )
     report = CheckReport(
         tuple(targets),
         tuple(policy.run_checks(context)),
@@ -399,18 +403,27 @@ def render_files(
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> RenderReport:
-    """pip.conf, uv.toml and each target's install order and offline installers."""
+    """pip.conf, uv.toml and each target's install order and offline installers. A dry run
+    writes and fetches nothing: a target whose files are not all cached is reported."""
     folder = render.output_folder(allowlist, options.output)
+    consumers = render.consumer_folder(allowlist, options.output)
     registry = allowlist.config.registry
     files = {
-        folder / render.PIP_CONF: render.render_pip_conf(registry),
-        folder / render.UV_TOML: render.render_uv_toml(registry),
+        consumers / render.PIP_CONF: render.render_pip_conf(registry),
+        consumers / render.UV_TOML: render.render_uv_toml(registry),
     }
-    for manifest in manifests(options, allowlist, downloader, targets, progress=progress):
+    uncached = []
+    for target in targets:
+        current = current_lock(allowlist, target, options.output)
+        found = downloader.download(target, current, progress=progress, fetch=not options.dry_run)
+        if found.missing:
+            uncached.append((target.name, found.missing))
+            continue
+        manifest = render.build_manifest(allowlist, target, current, found.files)
         for name, text in render.target_files(manifest).items():
-            files[folder / manifest.target.name / name] = text
+            files[folder / target.name / name] = text
     written = render.write(files, dry_run=options.dry_run)
-    return RenderReport(options.dry_run, tuple(written))
+    return RenderReport(options.dry_run, tuple(written), tuple(uncached))
 
 
 def bundle(
@@ -438,7 +451,7 @@ def bundle(
             )
         only = [e.name for e in allowlist.bootstrap_packages()]
     if options.bundle_out and len(targets) > 1:
-        raise InputError("--out names one bundle; choose one --target")
+        raise InputError("--output names one bundle; choose one --target")
     bundles = []
     for manifest in manifests(
         options, allowlist, downloader, targets, only=only, progress=progress

@@ -114,6 +114,8 @@ class Context:
     internal packages themselves left out (they come from the registry, never upstream:
     the dependency-confusion check covers them)."""
     licences: LicenceMemo = dataclasses.field(default_factory=LicenceMemo)
+    progress: Callable[[str], None] | None = None
+    """Told of each file fetched to read its metadata."""
     """What each (package, version) declares, read once (see ``license_of``)."""
 
 
@@ -138,6 +140,8 @@ def make_context(
     sources: Sequence[Source],
     cache: FileCache,
     registry: Callable[[], Registry],
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> Context:
     """The context of the checks: the upstream pages of every locked package and of every
     internal name, read now; the registry, made (by ``registry``) only if a check needs it."""
@@ -151,6 +155,7 @@ def make_context(
         cache=cache,
         registry=registry,
         located=locate(allowlist, locks),
+        progress=progress,
     )
 
 
@@ -514,6 +519,11 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
             return ()
         chosen = wheel_first[0]
         assert chosen.sha256 is not None  # locked_files hashed it
+        if context.progress is not None and context.cache.get(chosen.sha256) is None:
+            size = f" ({chosen.size / 1e6:.1f} MB)" if chosen.size is not None else ""
+            context.progress(
+                f"check: reading the licence of {package.name} in {chosen.filename}{size}"
+            )
         path = fetch_to_cache(context.cache, chosen, chosen.sha256)
     try:
         return declared_license(distmeta.read(path))

@@ -325,6 +325,20 @@ def output_folder(allowlist: Allowlist, output: Path | None) -> Path:
     return output or allowlist.root / "generated"
 
 
+def consumer_folder(allowlist: Allowlist, output: Path | None) -> Path:
+    """Where pip.conf and uv.toml go. generated/ holds only what the committed inputs
+    decide: a registry given as a relative file:// path is a folder of each clone's own,
+    so its consumer files go beside it (uncommitted, like it); an absolute path (a shared
+    folder) or a remote registry is the same for everyone, so its go in generated/."""
+    registry = allowlist.config.registry
+    if registry.kind is RegistryKind.FILE and not registry.url.removeprefix("file://").startswith(
+        "/"
+    ):
+        assert registry.path is not None
+        return registry.path
+    return output_folder(allowlist, output)
+
+
 # -- Cloud Composer: a pip.conf with a key in it, for stdout only -------------------------------
 
 

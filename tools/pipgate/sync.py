@@ -20,7 +20,7 @@ from pathlib import Path
 from pipgate.allowlist import Allowlist, Target
 from pipgate.fsutil import write_atomic
 from pipgate.lock import lock_path
-from pipgate.render import INSTALL_ORDER, PIP_CONF, UV_TOML, digest_of
+from pipgate.render import INSTALL_ORDER, PIP_CONF, UV_TOML, consumer_folder, digest_of
 
 STATE_NAME = "sync-state.json"
 STATE_FORMAT = 1
@@ -122,9 +122,10 @@ def step_inputs(
             document.append(held)
     elif step == "render":
         folder = output or allowlist.root / "generated"
+        consumers = consumer_folder(allowlist, output)
         present = [
-            (folder / PIP_CONF).is_file(),
-            (folder / UV_TOML).is_file(),
+            (consumers / PIP_CONF).is_file(),
+            (consumers / UV_TOML).is_file(),
             *[(folder / t.name / INSTALL_ORDER).is_file() for t in targets],
         ]
         document = [locks, config.registry.url, entries, present]

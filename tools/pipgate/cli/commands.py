@@ -125,8 +125,23 @@ def cmd_sync(options: Options, presenter: Presenter) -> int:
     return ExitCode.OK
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+def _repository_of(path: Path) -> Path | None:
+    """The git work tree ``path`` is in (a ``.git`` folder or file above it), or None."""
+    resolved = path.resolve()
+    for folder in (resolved, *resolved.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _refused_destination(target: Path, allowlist: Allowlist) -> Path | None:
+    """The repository a key may not be written into: any git work tree the destination is
+    in, the current directory's, or the allowlist's (even where it is not a git tree)."""
+    resolved = target.resolve()
+    for folder in (_repository_of(target), _repository_of(Path.cwd()), allowlist.root):
+        if folder is not None and resolved.is_relative_to(folder.resolve()):
+            return folder
+    return None
 
 
 def _stdout_file() -> Path | None:
@@ -149,10 +164,11 @@ def cmd_pip_conf(options: Options, presenter: Presenter) -> int:
         ) from None
     text = render.render_composer_pip_conf(allowlist.config.registry, key, str(options.json_key))
     target = options.conf_output or _stdout_file()
-    if target is not None and _inside(target, allowlist.root):
+    repository = _refused_destination(target, allowlist) if target is not None else None
+    if target is not None and repository is not None:
         raise InputError(
             f"refusing to write a pip.conf holding a key inside the repository "
-            f"({display_path(target)})",
+            f"{display_path(repository)} ({display_path(target)})",
             hint="print it to the terminal or write it outside the repository, then upload "
             "it to the Composer environment's bucket",
         )
@@ -209,6 +225,6 @@ def cmd_schema(name: str | None, check: Path | None, out: Path | None) -> int:
     if stale:
         raise InputError(
             f"stale JSON Schema: {', '.join(stale)}",
-            hint=f"run 'pipgate schema --out {display_path(folder)}'",
+            hint=f"run 'pipgate schema --output {display_path(folder)}'",
         )
     return ExitCode.OK

@@ -25,6 +25,7 @@ def from_args(args: argparse.Namespace) -> Options:
     return Options(
         allowlist=Path(str(given("allowlist", "allowlist"))),
         format=Format(given("format", "text")),
+        verbose=bool(given("verbose", False)),
         targets=tuple(given("target") or ()),
         output=_path(given("output")),
         cache=_path(given("cache")),
@@ -37,7 +38,7 @@ def from_args(args: argparse.Namespace) -> Options:
         base=str(given("base")) if given("base") else None,
         report=_path(given("report")),
         bootstrap=bool(given("bootstrap", False)),
-        bundle_out=_path(given("out")),
+        bundle_out=_path(given("bundle_out")),
         json_key=_path(given("json_key")),
         conf_output=_path(given("conf_output")),
     )

@@ -24,7 +24,7 @@ Subparsers = argparse._SubParsersAction
 def _with_options(command: Command) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
         options = from_args(args)
-        return command(options, presenter_for(options.format))
+        return command(options, presenter_for(options.format, verbose=options.verbose))
 
     return handler
 
@@ -46,9 +46,16 @@ class _Groups:
             default="text",
             help="output format (default: text)",
         )
+        self.common.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="text reports in full (a lock's every pin, not only what changed)",
+        )
         self.output = argparse.ArgumentParser(add_help=False)
         self.output.add_argument(
-            "--output",
+            "--generated",
+            dest="output",
             metavar="DIR",
             help="the generated/ tree (default: generated/ beside the allowlist folder)",
         )
@@ -153,7 +160,8 @@ def register_bundle(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> Non
         help="only the bootstrap set of config.yaml (keyring and its registry backend)",
     )
     bundle.add_argument(
-        "--out",
+        "--output",
+        dest="bundle_out",
         metavar="PATH",
         help="a .tar.gz archive, or else a folder "
         "(default: dist/pipgate-[bootstrap-]TARGET.tar.gz)",
@@ -217,7 +225,7 @@ def register_schema(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> Non
         "name", nargs="?", choices=list(FILES), help="print the schema of this file kind"
     )
     group = schema.add_mutually_exclusive_group()
-    group.add_argument("--out", metavar="DIR", help="write every schema into DIR")
+    group.add_argument("--output", dest="out", metavar="DIR", help="write every schema into DIR")
     group.add_argument(
         "--check", metavar="DIR", help="exit 2 when the schemas in DIR are not current"
     )

@@ -19,6 +19,7 @@ from pipgate.allowlist import Allowlist
 from pipgate.audit import Finding, audit_document
 from pipgate.download import DownloadReport
 from pipgate.errors import PipgateError
+from pipgate.lock import Lock
 from pipgate.markdown import visible
 from pipgate.options import Format
 from pipgate.pipeline import (
@@ -179,6 +180,7 @@ def render_json(report: RenderReport) -> dict[str, object]:
         "ok": True,
         "dry_run": report.dry_run,
         "files": [{"path": display_path(w.path), "changed": w.changed} for w in report.written],
+        "uncached": [{"target": t, "missing_files": n} for t, n in report.uncached],
     }
 
 
@@ -235,7 +237,8 @@ def sync_error_message(failed: StepResult) -> str:
 # -- text -----------------------------------------------------------------------------------------
 
 
-def lock_text(report: LockReport, out: TextIO) -> None:
+def lock_text(report: LockReport, out: TextIO, *, verbose: bool = False) -> None:
+    """Each target's outcome and what changed in its pins (every pin with ``verbose``)."""
     for result in report.results:
         outcome = result.outcome
         where = display_path(outcome.path)
@@ -252,8 +255,31 @@ def lock_text(report: LockReport, out: TextIO) -> None:
             f"in {result.seconds:.1f} s",
             file=out,
         )
-        for p in transitive:
-            say(f"  transitive {p.name}=={p.version} via {', '.join(p.via)}", file=out)
+        for line in _pin_changes(outcome.previous, outcome.lock, verbose=verbose):
+            say(f"  {line}", file=out)
+
+
+def _pin_changes(previous: Lock | None, lock: Lock, *, verbose: bool) -> list[str]:
+    """``+ name==v via ...`` for a new pin, ``~ name a -> b`` for a changed one, ``- name==v``
+    for one gone; with ``verbose`` every transitive pin, as before."""
+    if verbose:
+        return [
+            f"transitive {p.name}=={p.version} via {', '.join(p.via)}"
+            for p in lock.packages
+            if not p.top_level
+        ]
+    old = {p.name: p for p in previous.packages} if previous is not None else {}
+    new = {p.name: p for p in lock.packages}
+    lines = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if before is None and after is not None:
+            lines.append(f"+ {name}=={after.version} via {', '.join(after.via)}")
+        elif after is None and before is not None:
+            lines.append(f"- {name}=={before.version}")
+        elif before is not None and after is not None and before.version != after.version:
+            lines.append(f"~ {name} {before.version} -> {after.version}")
+    return lines
 
 
 def check_text(report: CheckReport, out: TextIO) -> None:
@@ -336,6 +362,12 @@ def render_text(report: RenderReport, out: TextIO) -> None:
             say(f"{verb} {display_path(item.path)}", file=out)
     unchanged = sum(not w.changed for w in report.written)
     say(f"{verb} {len(report.written) - unchanged} files, {unchanged} unchanged", file=out)
+    for target, missing in report.uncached:
+        say(
+            f"{target}: {missing} locked files are not in the cache, so its install order is "
+            "not rendered: a dry run fetches nothing (run 'pipgate download' first)",
+            file=out,
+        )
 
 
 def bundle_text(report: BundleReport, out: TextIO) -> None:
@@ -429,7 +461,13 @@ def _error_lines(error: PipgateError, message: str | None = None) -> None:
 class Text(Presenter):
     format = Format.TEXT
 
+    def __init__(self, *, verbose: bool = False) -> None:
+        self.verbose = verbose
+
     def report(self, report: object) -> None:
+        if isinstance(report, LockReport):
+            lock_text(report, sys.stdout, verbose=self.verbose)
+            return
         _TEXT[type(report)](report, sys.stdout)  # type: ignore[operator]
 
     def sync_failed(self, report: SyncReport) -> None:
@@ -524,5 +562,5 @@ class Json(Presenter):
         )
 
 
-def presenter_for(fmt: Format) -> Presenter:
-    return Json() if fmt is Format.JSON else Text()
+def presenter_for(fmt: Format, *, verbose: bool = False) -> Presenter:
+    return Json() if fmt is Format.JSON else Text(verbose=verbose)

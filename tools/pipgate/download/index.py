@@ -54,6 +54,7 @@ class IndexDownloader(Downloader):
         lock: Lock,
         *,
         progress: Callable[[str], None] | None = None,
+        fetch: bool = True,
     ) -> DownloadReport:
         files: list[CachedFile] = []
         missing: list[tuple[LockedPackage, str]] = []
@@ -65,8 +66,8 @@ class IndexDownloader(Downloader):
                 else:
                     files.append(_cached(package, digest, path.name, path))
         cached = len(files)
-        if not missing:
-            return DownloadReport(target.name, tuple(sorted(files)), 0, 0, cached)
+        if not missing or not fetch:
+            return DownloadReport(target.name, tuple(sorted(files)), 0, 0, cached, len(missing))
         internal = {e.name for e in self.allowlist.packages_for(target) if e.internal}
         plan = self._plan(target, [m for m in missing if m[0].name not in internal])
         plan += self._from_registry([m for m in missing if m[0].name in internal])

@@ -38,6 +38,8 @@ class DownloadReport:
     fetched: int
     fetched_bytes: int
     cached: int
+    missing: int = 0
+    """Locked files neither cached nor fetched (asked not to fetch)."""
 
 
 class Downloader(abc.ABC):
@@ -50,5 +52,8 @@ class Downloader(abc.ABC):
         lock: Lock,
         *,
         progress: Callable[[str], None] | None = None,
+        fetch: bool = True,
     ) -> DownloadReport:
-        """The target's files, fetched where the cache lacks them; raises DownloadError."""
+        """The target's files, fetched where the cache lacks them; raises DownloadError.
+        With ``fetch=False`` nothing is fetched: the report holds what the cache has and
+        counts the rest as missing (a dry run)."""

@@ -56,6 +56,8 @@ class Outcome:
     lock: Lock
     skipped: bool
     """True when the inputs had not changed and nothing was resolved."""
+    previous: Lock | None = None
+    """The lock this one replaced, for the report of what changed."""
 
 
 def _fetch_pages(
@@ -228,7 +230,7 @@ def lock_target(
 
     lock = Lock(target.name, digest, tuple(packages))
     changed = write_atomic(path, render_lock(lock, target, command))
-    return Outcome(target.name, path, changed, lock, False)
+    return Outcome(target.name, path, changed, lock, False, existing)
 
 
 def _no_wheel(
