@@ -186,6 +186,11 @@ class World:
     def generated(self) -> Path:
         return self.root / "generated"
 
+    @property
+    def consumers(self) -> Path:
+        """Where pip.conf and uv.toml go: beside the registry at a relative file:// path."""
+        return self.root / ".registry"
+
     def adapters(self) -> Adapters:
         @contextlib.contextmanager
         def auditor() -> Iterator[Auditor]:

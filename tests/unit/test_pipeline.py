@@ -55,7 +55,7 @@ def test_first_sync_runs_every_step_and_verifies_before_render(world: World) -> 
     assert published.publish.verified == 2
     order = (world.generated / "py311" / "install-order.txt").read_text(encoding="utf-8")
     assert order.index("zq_dep-2.0") < order.index("zq_top-1.0")  # dependency first
-    assert (world.generated / "pip.conf").is_file()
+    assert (world.consumers / "pip.conf").is_file()
 
 
 def test_a_second_sync_skips_every_step_and_touches_nothing(world: World) -> None:
@@ -98,7 +98,8 @@ def test_the_first_failure_stops_the_run_with_its_exit_code(world: World) -> Non
     assert isinstance(audit, pipeline.AuditReport)  # what was found travels with the verdict
     assert [f.vulnerability.id for r in audit.failing for f in r.unaccepted] == ["PIPGATE-TEST-9"]
     assert world.registry.uploads == 0  # nothing published
-    assert not (world.generated / "pip.conf").exists()
+    assert not (world.consumers / "pip.conf").exists()
+    assert not (world.generated / "py311" / "install-order.txt").exists()
 
 
 def test_a_service_that_cannot_answer_is_exit_3_and_the_next_run_resumes(world: World) -> None:
@@ -136,7 +137,8 @@ def test_a_registry_that_keeps_nothing_fails_verification_and_nothing_renders(
     assert statuses(report)["publish"] == "failed" and "render" not in statuses(report)
     assert report.failed is not None and report.failed.error is not None
     assert "does not hold every locked file" in report.failed.error.message
-    assert not (world.generated / "pip.conf").exists()
+    assert not (world.consumers / "pip.conf").exists()
+    assert not (world.generated / "py311" / "install-order.txt").exists()
     # The registry recovers: the next run publishes and renders (publish was never recorded).
     world.registry.lose_uploads = False
     again = sync(world)
