@@ -160,7 +160,7 @@ def test_explicit_transitive_policy_refuses_an_unlisted_dependency(world: World)
     )
     allowlist = world.allowlist()
     with pytest.raises(LockPolicyError) as raised:
-        pipeline.lock(options(world), allowlist, world.locker, allowlist.config.targets)
+        pipeline.lock(options(world), allowlist, world.adapters(), allowlist.config.targets)
     assert raised.value.exit_code is ExitCode.POLICY
     [problem] = raised.value.problems
     assert "zq-dep==2.0 is needed by zq-top" in problem.message

@@ -53,6 +53,8 @@ from pipgate.publish import PublishReport, publish
 from pipgate.registry import Registry
 
 Progress = Callable[[str], None]
+Step = Callable[["Options", Allowlist, "Adapters", Sequence[Target], Progress | None], object]
+"""Every step of the pipeline has this shape, so a command is one call of one step."""
 
 
 def _say(progress: Progress | None, message: str) -> None:
@@ -253,7 +255,7 @@ def memoized(factory: Callable[[], Registry]) -> Callable[[], Registry]:
 def lock(
     options: Options,
     allowlist: Allowlist,
-    locker: Locker,
+    adapters: Adapters,
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> LockReport:
@@ -263,7 +265,7 @@ def lock(
         outcome = lock_target(
             allowlist,
             target,
-            locker,
+            adapters.locker,
             upgrade=options.upgrade,
             output=options.output,
             command="pipgate lock",  # the same for every run, so equal pins give equal files
@@ -350,11 +352,11 @@ def fetch(
 def download(
     options: Options,
     allowlist: Allowlist,
-    downloader: Downloader,
+    adapters: Adapters,
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> DownloadSummary:
-    fetched = fetch(options, allowlist, downloader, targets, progress)
+    fetched = fetch(options, allowlist, adapters.downloader, targets, progress)
     return DownloadSummary(tuple(f.report for f in fetched), TRAFFIC.bytes)
 
 
@@ -399,7 +401,7 @@ def manifests(
 def render_files(
     options: Options,
     allowlist: Allowlist,
-    downloader: Downloader,
+    adapters: Adapters,
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> RenderReport:
@@ -415,7 +417,9 @@ def render_files(
     uncached = []
     for target in targets:
         current = current_lock(allowlist, target, options.output)
-        found = downloader.download(target, current, progress=progress, fetch=not options.dry_run)
+        found = adapters.downloader.download(
+            target, current, progress=progress, fetch=not options.dry_run
+        )
         if found.missing:
             uncached.append((target.name, found.missing))
             continue
@@ -429,7 +433,7 @@ def render_files(
 def bundle(
     options: Options,
     allowlist: Allowlist,
-    downloader: Downloader,
+    adapters: Adapters,
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> BundleReport:
@@ -454,7 +458,7 @@ def bundle(
         raise InputError("--output names one bundle; choose one --target")
     bundles = []
     for manifest in manifests(
-        options, allowlist, downloader, targets, only=only, progress=progress
+        options, allowlist, adapters.downloader, targets, only=only, progress=progress
     ):
         target = manifest.target
         out = options.bundle_out or default_path(
@@ -525,14 +529,11 @@ def sync_all(
     database = str(options.database) if options.database else None
     step_options = dataclasses.replace(options, targets=(), upgrade=False, dry_run=False)
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("lock", lambda: lock(step_options, allowlist, adapters.locker, targets, progress)),
+        ("lock", lambda: lock(step_options, allowlist, adapters, targets, progress)),
         ("check", lambda: check(step_options, allowlist, adapters, targets, progress)),
         ("audit", lambda: audit(step_options, allowlist, adapters, targets, progress)),
         ("publish", lambda: upload(step_options, allowlist, adapters, targets, progress)),
-        (
-            "render",
-            lambda: render_files(step_options, allowlist, adapters.downloader, targets, progress),
-        ),
+        ("render", lambda: render_files(step_options, allowlist, adapters, targets, progress)),
     ]
     results = [StepResult("validate", StepStatus.RAN, 0.0)]
     _say(

@@ -43,62 +43,41 @@ def cmd_validate(options: Options, presenter: Presenter) -> int:
     return ExitCode.OK
 
 
-def cmd_lock(options: Options, presenter: Presenter) -> int:
+def _run(step: pipeline.Step, options: Options, presenter: Presenter) -> int:
+    """One step of the pipeline for the selected targets, its report presented."""
     allowlist = _load(options)
     targets = pipeline.select_targets(allowlist, options.targets)
-    locker = adapters.build(options, allowlist).locker
-    presenter.report(pipeline.lock(options, allowlist, locker, targets, _progress(options)))
+    found = adapters.build(options, allowlist)
+    presenter.report(step(options, allowlist, found, targets, _progress(options)))
     return ExitCode.OK
+
+
+def cmd_lock(options: Options, presenter: Presenter) -> int:
+    return _run(pipeline.lock, options, presenter)
 
 
 def cmd_check(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    found = adapters.build(options, allowlist)
-    presenter.report(pipeline.check(options, allowlist, found, targets, _progress(options)))
-    return ExitCode.OK
+    return _run(pipeline.check, options, presenter)
 
 
 def cmd_audit(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    found = adapters.build(options, allowlist)
-    presenter.report(pipeline.audit(options, allowlist, found, targets, _progress(options)))
-    return ExitCode.OK
+    return _run(pipeline.audit, options, presenter)
 
 
 def cmd_download(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    downloader = adapters.build(options, allowlist).downloader
-    report = pipeline.download(options, allowlist, downloader, targets, _progress(options))
-    presenter.report(report)
-    return ExitCode.OK
+    return _run(pipeline.download, options, presenter)
 
 
 def cmd_upload(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    found = adapters.build(options, allowlist)
-    presenter.report(pipeline.upload(options, allowlist, found, targets, _progress(options)))
-    return ExitCode.OK
+    return _run(pipeline.upload, options, presenter)
 
 
 def cmd_render(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    downloader = adapters.build(options, allowlist).downloader
-    report = pipeline.render_files(options, allowlist, downloader, targets, _progress(options))
-    presenter.report(report)
-    return ExitCode.OK
+    return _run(pipeline.render_files, options, presenter)
 
 
 def cmd_bundle(options: Options, presenter: Presenter) -> int:
-    allowlist = _load(options)
-    targets = pipeline.select_targets(allowlist, options.targets)
-    downloader = adapters.build(options, allowlist).downloader
-    presenter.report(pipeline.bundle(options, allowlist, downloader, targets, _progress(options)))
-    return ExitCode.OK
+    return _run(pipeline.bundle, options, presenter)
 
 
 def cmd_review(options: Options, presenter: Presenter) -> int:

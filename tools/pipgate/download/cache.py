@@ -60,11 +60,9 @@ class FileCache:
 
 
 def fetch_to_cache(cache: FileCache, item: index.IndexFile, sha256: str) -> Path:
-    """One listed file, streamed into the cache and checked against ``sha256``.
-
-    Used where pipgate needs a file's metadata before a download (the licence
-    check): no pip, nothing built or run. A mismatch keeps nothing.
-    """
+    """One listed file, streamed into the cache and checked against ``sha256``: for the
+    download, and where pipgate needs a file's metadata (the licence check). Nothing is
+    built or run; a mismatch keeps nothing."""
     found = cache.get(sha256)
     if found is not None:
         return found
@@ -76,7 +74,12 @@ def fetch_to_cache(cache: FileCache, item: index.IndexFile, sha256: str) -> Path
             raise DownloadError(error.message, hint=error.hint) from None
 
     return fetch_checked(
-        cache, item.filename, sha256, fetch, "the index serves a file the lock does not record"
+        cache,
+        item.filename,
+        sha256,
+        fetch,
+        "the index serves a file other than the one the lock records: nothing was kept; "
+        "check the index, or re-lock on purpose",
     )
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pipgate import index
 from pipgate.allowlist import Allowlist, Target
-from pipgate.download.cache import FileCache, fetch_checked
+from pipgate.download.cache import FileCache, fetch_checked, fetch_to_cache
 from pipgate.download.interface import CachedFile, Downloader, DownloadError, DownloadReport
 from pipgate.index import IndexFile, Source
 from pipgate.lock import Lock, LockedPackage
@@ -160,22 +160,8 @@ def _release_files(sources: Sequence[Source], name: NormalizedName) -> list[Inde
 
 
 def _from_index(cache: FileCache, item: IndexFile) -> Path:
-    assert item.sha256 is not None
-
-    def fetch(target: Path) -> str:
-        try:
-            return index.download(item, target)
-        except index.IndexReadError as error:
-            raise DownloadError(error.message, hint=error.hint) from None
-
-    return fetch_checked(
-        cache,
-        item.filename,
-        item.sha256,
-        fetch,
-        "the index serves a file other than the one the lock records: nothing was kept; "
-        "check the index, or re-lock on purpose",
-    )
+    assert item.sha256 is not None  # planned by its locked hash
+    return fetch_to_cache(cache, item, item.sha256)
 
 
 def _from_held(registry: Registry, held: Held, cache: FileCache, item: IndexFile) -> Path:
