@@ -4,7 +4,8 @@
 - ``options.py``: the frozen ``Options`` from the parsed arguments.
 - ``adapters.py``: the edge, where the ports' backends are built.
 - ``commands.py``: one short function per command.
-- ``present.py``: a text and a JSON presenter of every report.
+- ``present.py``: a text and a JSON presenter of every report, rendered by
+  ``text_reports.py`` and ``json_reports.py``.
 
 Errors are mapped to exit codes here, in one place.
 """

@@ -1,0 +1,188 @@
+"""The JSON rendering of every report: one document per run, on standard output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from pipgate import review as review_report
+from pipgate.allowlist import Allowlist
+from pipgate.audit import audit_document
+from pipgate.download import DownloadReport
+from pipgate.pipeline import (
+    AuditReport,
+    BundleReport,
+    CheckReport,
+    DownloadSummary,
+    LockReport,
+    RenderReport,
+    ReviewReport,
+    StepResult,
+    SyncReport,
+    UploadReport,
+)
+from pipgate.problems import display_path
+
+
+def emit_json(document: dict[str, object], out: TextIO | None = None) -> None:
+    (out or sys.stdout).write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def summary(allowlist: Allowlist) -> dict[str, object]:
+    return {
+        "files": [display_path(p) for p in allowlist.files],
+        "package_files": len(allowlist.package_files),
+        "packages": len(allowlist.packages),
+        "targets": [t.name for t in allowlist.config.targets],
+        "exceptions": len(allowlist.exceptions),
+        "registry": allowlist.config.registry.kind.value,
+    }
+
+
+def _download_json(reports: Sequence[DownloadReport]) -> list[dict[str, object]]:
+    return [
+        {
+            "target": r.target,
+            "files": len(r.files),
+            "fetched": r.fetched,
+            "fetched_bytes": r.fetched_bytes,
+            "cached": r.cached,
+        }
+        for r in reports
+    ]
+
+
+def lock_json(report: LockReport) -> dict[str, object]:
+    targets = []
+    for result in report.results:
+        packages = result.outcome.lock.packages
+        targets.append(
+            {
+                "target": result.target.name,
+                "path": display_path(result.outcome.path),
+                "status": result.status,
+                "packages": len(packages),
+                "top_level": sum(p.top_level for p in packages),
+                "transitive": [
+                    {"name": p.name, "version": str(p.version), "via": list(p.via)}
+                    for p in packages
+                    if not p.top_level
+                ],
+                "seconds": round(result.seconds, 3),
+            }
+        )
+    return {"command": "lock", "ok": True, "targets": targets, "index_bytes": report.index_bytes}
+
+
+def check_json(report: CheckReport) -> dict[str, object]:
+    return {
+        "command": "check",
+        "ok": not report.errors,
+        "targets": [t.name for t in report.targets],
+        "findings": [f.as_json() for f in report.findings],
+    }
+
+
+def audit_json(report: AuditReport) -> dict[str, object]:
+    return {
+        "command": "audit",
+        "ok": not report.failing,
+        "source": report.source.as_json(),
+        "targets": [audit_document(r) for r in report.results],
+        "stale_exceptions": [
+            {
+                "id": e.id,
+                "package": e.package,
+                "file": display_path(e.location.path),
+                "line": e.location.line,
+            }
+            for e in report.stale
+        ],
+    }
+
+
+def download_json(report: DownloadSummary) -> dict[str, object]:
+    return {
+        "command": "download",
+        "ok": True,
+        "targets": _download_json(report.downloads),
+        "index_bytes": report.index_bytes,
+    }
+
+
+def upload_json(report: UploadReport) -> dict[str, object]:
+    published = report.publish
+    return {
+        "command": "upload",
+        "ok": True,
+        "registry": report.registry,
+        "downloaded": _download_json(report.downloads),
+        "files": published.files,
+        "already_present": published.present,
+        "uploaded": published.uploaded,
+        "uploaded_bytes": published.uploaded_bytes,
+        "verified": published.verified,
+        "index_bytes": report.index_bytes,
+    }
+
+
+def render_json(report: RenderReport) -> dict[str, object]:
+    return {
+        "command": "render",
+        "ok": True,
+        "dry_run": report.dry_run,
+        "files": [{"path": display_path(w.path), "changed": w.changed} for w in report.written],
+        "uncached": [{"target": t, "missing_files": n} for t, n in report.uncached],
+    }
+
+
+def bundle_json(report: BundleReport) -> dict[str, object]:
+    return {
+        "command": "bundle",
+        "ok": True,
+        "bundles": [
+            {
+                "target": b.target.name,
+                "path": display_path(b.path),
+                "files": b.files,
+                "bytes": b.bytes,
+            }
+            for b in report.bundles
+        ],
+    }
+
+
+def review_json(report: ReviewReport) -> dict[str, object]:
+    return review_report.as_json(report.review)
+
+
+def step_json(step: StepResult) -> dict[str, object]:
+    out: dict[str, object] = {"step": step.step, "status": step.status.value}
+    if step.error is not None:
+        out["exit_code"] = int(step.error.exit_code)
+    out["seconds"] = round(step.seconds, 3)
+    return out
+
+
+def sync_json(report: SyncReport) -> dict[str, object]:
+    steps = [step_json(s) for s in report.steps]
+    failed = report.failed
+    if failed is None or failed.error is None:
+        return {"command": "sync", "ok": True, "seconds": round(report.seconds, 3), "steps": steps}
+    return {
+        "command": "sync",
+        "ok": False,
+        "steps": steps,
+        "error": {
+            "message": sync_error_message(failed),
+            "hint": failed.error.hint or "",
+            "exit_code": int(failed.error.exit_code),
+        },
+    }
+
+
+def sync_error_message(failed: StepResult) -> str:
+    assert failed.error is not None
+    return f"sync stopped at {failed.step}: {failed.error.message}"
