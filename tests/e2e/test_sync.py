@@ -90,7 +90,15 @@ def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstrea
     shutil.rmtree(repo / ".registry")
     third = sync(allowlist, "--database", str(OSV_DATA))
     assert third.returncode == 0, third.stderr[-3000:]
-    assert steps(third)["publish"] == "ran" and steps(third)["render"] == "skipped"
+    # Publish again, and render the pip.conf and uv.toml that lived beside the folder;
+    # generated/ (committed) comes out byte for byte the same.
+    assert steps(third)["publish"] == "ran" and steps(third)["render"] == "ran"
+    assert (repo / ".registry" / "pip.conf").is_file()
+    assert {
+        p: p.read_bytes()
+        for p in generated.rglob("*")
+        if p.is_file() and p.name != "sync-state.json"
+    } == {p: b for p, b in before.items() if p.name != "sync-state.json"}
     # ...from the file cache: the upstream is still stopped.
     assert sorted(p.name for p in (repo / ".registry" / "files").iterdir()) == registry_files
 
