@@ -563,6 +563,43 @@ def test_exception_expiring_today_still_applies(allowlist: AllowlistDir) -> None
     assert len(load(allowlist.path, today=TODAY).exceptions) == 1
 
 
+def test_registry_long_form_names_upload_and_simple_apart(allowlist: AllowlistDir) -> None:
+    allowlist.write(
+        "config.yaml",
+        CONFIG_TEXT.replace(
+            "registry: file://.registry",
+            "registry:\n  upload: https://devpi.example.internal/team/approved\n"
+            "  simple: https://devpi.example.internal/team/approved/+simple/",
+        ),
+    )
+    spec = load(allowlist.path, today=TODAY).config.registry
+    assert spec.kind is RegistryKind.HTTP
+    assert spec.upload_url == "https://devpi.example.internal/team/approved/"
+    assert spec.simple_url == "https://devpi.example.internal/team/approved/+simple/"
+
+
+@pytest.mark.parametrize(
+    ("upload", "simple", "fragment"),
+    [
+        ("https://a.example/x/", "https://b.example/x/+simple/", "different origins"),
+        ("https://u:p@a.example/x/", "https://a.example/x/+simple/", "holds credentials"),
+        ("ftp://a.example/x/", "https://a.example/x/+simple/", "not a usable upload URL"),
+        ("https://a.example/x/", "https://[::1/+simple/", "not a usable simple URL"),
+    ],
+)
+def test_registry_long_form_refuses_what_cannot_work(
+    allowlist: AllowlistDir, upload: str, simple: str, fragment: str
+) -> None:
+    allowlist.write(
+        "config.yaml",
+        CONFIG_TEXT.replace(
+            "registry: file://.registry", f"registry:\n  upload: {upload}\n  simple: {simple}"
+        ),
+    )
+    name, _, message = one_problem(allowlist)
+    assert name == "config.yaml" and fragment in message
+
+
 def test_an_exception_may_not_run_for_ever(allowlist: AllowlistDir) -> None:
     allowlist.write("exceptions.yaml", exception(expires="9999-12-31"))
     name, line, message = one_problem(allowlist)

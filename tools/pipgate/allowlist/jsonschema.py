@@ -35,6 +35,9 @@ def _field(field: Field) -> dict[str, object]:
     elif field.kind is Kind.MAP:
         assert field.children is not None
         out.update(_object(field.children))
+    elif field.kind is Kind.TEXT_OR_MAP:
+        assert field.children is not None
+        out["oneOf"] = [{"type": "string", "minLength": 1}, _object(field.children)]
     elif field.kind is Kind.MAP_LIST:
         assert field.children is not None
         out["type"] = "array"

@@ -274,6 +274,9 @@ def _bootstrap(
 
 
 def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | None:
+    found = record.values.get("registry")
+    if found is not None and isinstance(found.value, Record):
+        return _registry_long(found.value, problems)
     url = record.text("registry")
     if url is None:
         return None
@@ -357,6 +360,48 @@ def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | 
         "use file://, https:// or artifact-registry://",
     )
     return None
+
+
+def _registry_long(item: Record, problems: Problems) -> RegistrySpec | None:
+    """``registry: {upload: URL, simple: URL}``: an http(s) registry whose two differ."""
+    urls = {}
+    for key in ("upload", "simple"):
+        url = item.text(key)
+        if url is None:
+            return None
+        parts = split(url)
+        if has_credentials(url):
+            problems.add(
+                item.where(key),
+                f"the registry URL '{redact_url(url)}' holds credentials",
+                "remove them: pipgate reads credentials from the environment or "
+                "keyring, never from files in the repository",
+            )
+            return None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+        ):
+            problems.add(
+                item.where(key),
+                f"'{redact_url(url)}' is not a usable {key} URL",
+                "give an http(s) URL with no query or fragment, such as "
+                "https://devpi.example.internal/team/approved/"
+                + ("+simple/" if key == "simple" else ""),
+            )
+            return None
+        urls[key] = url.rstrip("/") + "/"
+    if origin(urls["upload"]) != origin(urls["simple"]):
+        problems.add(
+            item.where("simple"),
+            "the simple index and the upload URL are on different origins",
+            "a registry serves its index and takes uploads on one host; name both on it",
+        )
+        return None
+    return RegistrySpec(kind=RegistryKind.HTTP, url=urls["upload"], simple=urls["simple"])
 
 
 def _upstream(record: Record, problems: Problems) -> str | None:

@@ -30,6 +30,8 @@ class RegistrySpec:
     location: str | None = None
     project: str | None = None
     repository: str | None = None
+    simple: str | None = None
+    """The simple index, where the long form names it apart from the upload URL."""
 
     @property
     def upload_url(self) -> str:
@@ -42,6 +44,8 @@ class RegistrySpec:
         if self.kind is RegistryKind.FILE:
             assert self.path is not None
             return self.path.joinpath("simple").as_uri() + "/"
+        if self.simple is not None:
+            return self.simple
         return self.upload_url.rstrip("/") + "/simple/"
 
 

@@ -217,6 +217,13 @@ _INVALID = object()
 
 
 def _check_value(field: Field, node: Node, problems: Problems) -> object:
+    if field.kind is Kind.TEXT_OR_MAP:
+        if isinstance(node, Mapping):
+            assert field.children is not None
+            record = read_map(field.children, node, problems, where=f"'{field.key}'")
+            return record if record is not None and record.complete else _INVALID
+        text = _check_text(field.key, node, problems)
+        return _INVALID if text is None else text
     if field.kind is Kind.MAP:
         assert field.children is not None
         record = read_map(field.children, node, problems, where=f"'{field.key}'")

@@ -19,6 +19,7 @@ class Kind(enum.Enum):
     DATE = "a date (YYYY-MM-DD)"
     TEXT_LIST = "a list of text"
     MAP = "a mapping"
+    TEXT_OR_MAP = "text or a mapping"
     MAP_LIST = "a list of mappings"
 
 
@@ -192,6 +193,26 @@ LIMITS = MapSpec(
     ),
 )
 
+REGISTRY = MapSpec(
+    title="registry",
+    description="A registry whose upload URL and simple index differ (devpi, Nexus, "
+    "Artifactory, GitLab, Gitea).",
+    fields=(
+        Field(
+            "upload",
+            Kind.TEXT,
+            "The legacy upload URL twine posts to (devpi: https://HOST/USER/INDEX/).",
+            required=True,
+        ),
+        Field(
+            "simple",
+            Kind.TEXT,
+            "The simple index consumers install from (devpi: https://HOST/USER/INDEX/+simple/).",
+            required=True,
+        ),
+    ),
+)
+
 BOOTSTRAP = MapSpec(
     title="bootstrap",
     description="The set a machine with no internet installs first, from a bundle, so that pip "
@@ -218,9 +239,11 @@ CONFIG = MapSpec(
     fields=(
         Field(
             "registry",
-            Kind.TEXT,
-            "file://DIR, https://HOST/PATH/ or artifact-registry://LOCATION/PROJECT/REPOSITORY.",
+            Kind.TEXT_OR_MAP,
+            "file://DIR, https://HOST/PATH/ or artifact-registry://LOCATION/PROJECT/REPOSITORY; "
+            "or {upload: URL, simple: URL} where the two differ.",
             required=True,
+            children=REGISTRY,
         ),
         Field(
             "upstream",

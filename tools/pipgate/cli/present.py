@@ -3,8 +3,9 @@
 ``presenter_for(format)`` gives a ``Text`` or a ``Json`` presenter (pip-audit's
 format classes); commands hand it the pipeline's report and nothing else
 formats output. The renderings themselves are ``text_reports.py`` and
-``json_reports.py``, one function per report type. Text goes to standard output, progress and errors to
-standard error; JSON is one document on standard output per run.
+``json_reports.py``, one function per report type. Text goes to standard
+output, progress and errors to standard error; JSON is one document on
+standard output per run.
 """
 
 from __future__ import annotations
