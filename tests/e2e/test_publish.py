@@ -116,6 +116,30 @@ def test_wrong_hash_in_registry_fails_and_changes_nothing(
     assert {p.name: p.read_bytes() for p in private_registry.packages.iterdir()} == before
 
 
+def test_verify_finds_a_deleted_file_and_sync_verify_restores_it(
+    to_registry: AllowlistDir, private_registry: Server
+) -> None:
+    osv = Path(__file__).resolve().parent.parent / "data" / "osv"
+    common = ("--allowlist", str(to_registry.path), "--cache", str(to_registry.path.parent / "c"))
+    synced = run_pipgate("sync", *common, "--database", str(osv))
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    clean = run_pipgate("verify", *common, "--format", "json")
+    assert clean.returncode == 0, clean.stderr
+    assert json.loads(clean.stdout)["missing"] == []
+    victim = next(private_registry.packages.glob("cycle_y-*.whl"))
+    victim.unlink()  # deleted on the server, behind pipgate's back
+    drift = run_pipgate("verify", *common, "--format", "json")
+    assert drift.returncode == 1, drift.stderr
+    assert [m["file"] for m in json.loads(drift.stdout)["missing"]] == [victim.name]
+    # A plain sync trusts its record and skips publish; --verify asks the registry.
+    restored = run_pipgate("sync", *common, "--database", str(osv), "--verify", "--format", "json")
+    assert restored.returncode == 0, restored.stderr[-3000:]
+    steps = {s["step"]: s["status"] for s in json.loads(restored.stdout)["steps"]}
+    assert steps["verify"] == "ran" and steps["publish"] == "ran"
+    assert victim.is_file()
+    assert run_pipgate("verify", *common).returncode == 0
+
+
 def test_a_partial_file_left_in_the_registry_is_named_as_such(
     to_registry: AllowlistDir, private_registry: Server
 ) -> None:

@@ -152,6 +152,9 @@ class MemoryRegistry(Registry):
                 out[filename] = Held(filename, digest, f"memory://{filename}")
         return out
 
+    def projects(self) -> tuple[NormalizedName, ...]:
+        return tuple(sorted({r[0] for name in self.files if (r := file_release(name))}))
+
     def upload(self, path: Path, sha256: str) -> None:
         self.uploads += 1
         if self.fail_uploads > 0:

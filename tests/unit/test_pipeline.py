@@ -166,3 +166,59 @@ def test_explicit_transitive_policy_refuses_an_unlisted_dependency(world: World)
     assert "zq-dep==2.0 is needed by zq-top" in problem.message
     assert problem.location.path.name == "team.yaml" and problem.location.line == 2
     assert read_lock(world.generated / "py311" / "requirements.txt", "py311") is None
+
+
+def remote(world: World) -> None:
+    """The world's registry as a remote one (the in-memory fake stands in for it)."""
+    config = world.allowlist_dir / "config.yaml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "registry: file://.registry", "registry: https://registry.example.internal/"
+        ),
+        encoding="utf-8",
+    )
+
+
+def verify(world: World) -> pipeline.VerifyReport:
+    allowlist = world.allowlist()
+    return pipeline.verify(options(world), allowlist, world.adapters(), allowlist.config.targets)
+
+
+def test_verify_names_missing_conflicting_and_extra_files(world: World) -> None:
+    sync(world)
+    assert verify(world).in_step
+    digest, data = world.registry.files.pop("zq_dep-2.0-py3-none-any.whl")
+    world.registry.files["zq_top-1.0-py3-none-any.whl"] = ("f" * 64, b"replaced")
+    world.registry.files["zq_old-0.1-py3-none-any.whl"] = ("e" * 64, b"nobody needs it")
+    with pytest.raises(pipeline.DriftError) as raised:
+        verify(world)
+    assert raised.value.exit_code is ExitCode.POLICY
+    report = raised.value.report
+    assert isinstance(report, pipeline.VerifyReport)
+    assert [(d.filename, d.sha256, d.targets) for d in report.of("missing")] == [
+        ("zq_dep-2.0-py3-none-any.whl", digest, ("py311",)),
+        ("zq_top-1.0-py3-none-any.whl", sha_of(world, "zq_top-1.0-py3-none-any.whl"), ("py311",)),
+    ]
+    assert [d.filename for d in report.of("conflict")] == ["zq_top-1.0-py3-none-any.whl"]
+    assert [d.filename for d in report.of("extra")] == ["zq_old-0.1-py3-none-any.whl"]
+    assert data  # what was removed was real
+
+
+def sha_of(world: World, name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256((world.index / name).read_bytes()).hexdigest()
+
+
+def test_sync_verify_restores_a_file_the_registry_lost(world: World) -> None:
+    remote(world)
+    sync(world)
+    lost = "zq_dep-2.0-py3-none-any.whl"
+    world.registry.files.pop(lost)
+    quiet = sync(world)  # the digest is unchanged: publish is skipped, nothing notices
+    assert statuses(quiet)["publish"] == "skipped" and lost not in world.registry.files
+    checked = sync(world, verify=True)
+    assert statuses(checked)["verify"] == "ran" and statuses(checked)["publish"] == "ran"
+    assert lost in world.registry.files
+    again = sync(world, verify=True)
+    assert statuses(again)["verify"] == "ran" and statuses(again)["publish"] == "skipped"

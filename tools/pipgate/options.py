@@ -33,6 +33,8 @@ class Options:
     """An offline OSV export for this run, overriding policy.audit."""
     jobs: int = 4
     force: bool = False
+    verify: bool = False
+    """sync: prove a remote registry still holds what was published, and restore it."""
     dry_run: bool = False
     retry_backoff: float = 1.0
     """Seconds before the first retry of an upload whose outcome is unknown."""

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from pipgate import policy, render, review, sync
-from pipgate.allowlist import Allowlist, Target, VulnerabilityException
+from pipgate.allowlist import Allowlist, RegistryKind, Target, VulnerabilityException
 from pipgate.audit import (
     Auditor,
     FindingsError,
@@ -32,12 +32,13 @@ from pipgate.audit import (
 )
 from pipgate.bundle import default_path, write_bundle
 from pipgate.download import Downloader, DownloadReport, FileCache
-from pipgate.errors import ExitCode, InputError, PipgateError
+from pipgate.errors import ExitCode, InputError, PipgateError, PolicyError
 from pipgate.fsutil import write_atomic
 from pipgate.http import TRAFFIC
 from pipgate.index import Source as IndexSource
 from pipgate.lock import (
     Lock,
+    LockedPackage,
     Locker,
     Outcome,
     describe_sources,
@@ -46,7 +47,7 @@ from pipgate.lock import (
     lock_target,
     read_lock,
 )
-from pipgate.names import NormalizedName
+from pipgate.names import NormalizedName, file_release
 from pipgate.options import Options
 from pipgate.problems import display_path
 from pipgate.publish import PublishReport, publish
@@ -151,6 +152,40 @@ class UploadReport:
     downloads: tuple[DownloadReport, ...]
     publish: PublishReport
     index_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Drift:
+    """One way the registry differs from what the locks need."""
+
+    kind: str
+    """``missing`` (a locked file it lacks), ``conflict`` (a locked file's name with another
+    hash) or ``extra`` (a file no current lock needs)."""
+    package: NormalizedName
+    filename: str
+    """The file's name; for a missing file never fetched here, ``name==version``."""
+    sha256: str
+    targets: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyReport:
+    registry: str
+    locked: int
+    """Distinct locked files over every target."""
+    held: int
+    drift: tuple[Drift, ...]
+
+    def of(self, kind: str) -> tuple[Drift, ...]:
+        return tuple(d for d in self.drift if d.kind == kind)
+
+    @property
+    def in_step(self) -> bool:
+        return not self.drift
+
+
+class DriftError(PolicyError):
+    """The registry is not what the locks need (exit 1)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,6 +507,68 @@ def bundle(
     return BundleReport(tuple(bundles))
 
 
+def verify(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """What the registry holds against what every lock needs, from its own index:
+    missing, conflicting and extra files. Raises DriftError when they differ."""
+    report = drift(options, allowlist, adapters, targets, progress)
+    if not report.in_step:
+        counts = ", ".join(
+            f"{len(report.of(kind))} {kind}" for kind in ("missing", "conflict", "extra")
+        )
+        raise DriftError(
+            f"the registry is not what the locks need: {counts}",
+            hint="'pipgate sync --verify' uploads what is missing; a conflict is fixed by "
+            "hand; 'extra' files are those no current lock needs",
+            report=report,
+        )
+    return report
+
+
+def drift(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """The comparison ``verify`` judges: every project the registry holds, listed."""
+    locks = {t.name: current_lock(allowlist, t, options.output) for t in targets}
+    wanted: dict[str, tuple[LockedPackage, list[str]]] = {}
+    for name, lock_ in locks.items():
+        for package in lock_.packages:
+            for digest in package.hashes:
+                wanted.setdefault(digest, (package, []))[1].append(name)
+    registry = adapters.registry()
+    projects = sorted({*registry.projects(), *(p.name for p, _ in wanted.values())})
+    _say(progress, f"verify: listing {len(projects)} projects at {registry.describe()}")
+    held = registry.list(projects)
+    by_hash = {h.sha256: h for h in held.values()}
+    found: list[Drift] = []
+    locked_names: dict[str, str] = {}
+    for digest, (package, names) in sorted(wanted.items()):
+        cached = adapters.cache.get(digest)
+        if cached is not None:
+            locked_names[cached.name] = digest
+        if digest not in by_hash:
+            shown = cached.name if cached is not None else f"{package.name}=={package.version}"
+            found.append(Drift("missing", package.name, shown, digest, tuple(sorted(names))))
+    for filename, item in sorted(held.items()):
+        if item.sha256 in wanted:
+            continue
+        release = file_release(filename)
+        project = release[0] if release else NormalizedName(filename)
+        kind = "conflict" if filename in locked_names else "extra"
+        found.append(Drift(kind, project, filename, item.sha256))
+    found.sort(key=lambda d: (d.kind, d.filename))
+    return VerifyReport(registry.describe(), len(wanted), len(held), tuple(found))
+
+
 def review_change(options: Options, head: Allowlist, adapters: Adapters) -> ReviewReport:
     """The review report since ``options.base``; raises PolicyFailedError when it says no."""
     assert options.base is not None
@@ -528,6 +625,7 @@ def sync_all(
     state = sync.State.load(render.output_folder(allowlist, options.output) / sync.STATE_NAME)
     database = str(options.database) if options.database else None
     step_options = dataclasses.replace(options, targets=(), upgrade=False, dry_run=False)
+    remote = allowlist.config.registry.kind is not RegistryKind.FILE
     steps: list[tuple[str, Callable[[], object]]] = [
         ("lock", lambda: lock(step_options, allowlist, adapters, targets, progress)),
         ("check", lambda: check(step_options, allowlist, adapters, targets, progress)),
@@ -549,7 +647,17 @@ def sync_all(
         inputs = None
         if name != "lock":  # the lock has its own inputs digest, in its header
             inputs = inputs_of(name)
-            if not options.force and state.is_done(name, inputs):
+            done = not options.force and state.is_done(name, inputs)
+            if done and name == "publish" and options.verify and remote:
+                # Published for these locks before; asked to prove the registry still
+                # holds them (emptied, replaced, a file deleted by hand).
+                _say(announce, "sync: verify")
+                found = drift(step_options, allowlist, adapters, targets, progress)
+                results.append(StepResult("verify", StepStatus.RAN, 0.0, found))
+                if on_step is not None:
+                    on_step(results[-1])
+                done = not (found.of("missing") or found.of("conflict"))
+            if done:
                 results.append(StepResult(name, StepStatus.SKIPPED, 0.0))
                 _say(announce, f"sync: {name}: skipped, inputs unchanged")
                 continue

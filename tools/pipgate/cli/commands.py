@@ -76,6 +76,10 @@ def cmd_render(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.render_files, options, presenter)
 
 
+def cmd_verify(options: Options, presenter: Presenter) -> int:
+    return _run(pipeline.verify, options, presenter)
+
+
 def cmd_bundle(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.bundle, options, presenter)
 

@@ -22,6 +22,7 @@ from pipgate.pipeline import (
     StepResult,
     SyncReport,
     UploadReport,
+    VerifyReport,
 )
 from pipgate.problems import display_path
 
@@ -151,6 +152,28 @@ def bundle_json(report: BundleReport) -> dict[str, object]:
             }
             for b in report.bundles
         ],
+    }
+
+
+def verify_json(report: VerifyReport) -> dict[str, object]:
+    return {
+        "command": "verify",
+        "ok": report.in_step,
+        "registry": report.registry,
+        "locked_files": report.locked,
+        "held_files": report.held,
+        **{
+            kind: [
+                {
+                    "package": d.package,
+                    "file": d.filename,
+                    "sha256": d.sha256,
+                    "targets": list(d.targets),
+                }
+                for d in report.of(kind)
+            ]
+            for kind in ("missing", "conflict", "extra")
+        },
     }
 
 

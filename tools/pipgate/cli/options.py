@@ -33,6 +33,7 @@ def from_args(args: argparse.Namespace) -> Options:
         database=_path(given("database")),
         jobs=int(given("jobs", 4)),
         force=bool(given("force", False)),
+        verify=bool(given("verify", False)),
         dry_run=bool(given("dry_run", False)),
         retry_backoff=float(os.environ.get("PIPGATE_RETRY_BACKOFF") or 1.0),
         base=str(given("base")) if given("base") else None,

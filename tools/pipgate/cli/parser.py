@@ -139,6 +139,14 @@ def register_files(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None
         parents,
     )
     _jobs(upload)
+    _add(
+        sub,
+        "verify",
+        commands.cmd_verify,
+        "compare what the registry holds with every lock: missing, conflicting and extra "
+        "files (exit 1 on drift)",
+        parents,
+    )
     render = _add(
         sub,
         "render",
@@ -202,6 +210,12 @@ def register_sync(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
     _jobs(sync)
     sync.add_argument(
         "--force", action="store_true", help="run every step even when its inputs are unchanged"
+    )
+    sync.add_argument(
+        "--verify",
+        action="store_true",
+        help="with a remote registry: prove from its index that it still holds every locked "
+        "file, and publish again what it lacks",
     )
 
 

@@ -29,6 +29,7 @@ from pipgate.cli.json_reports import (
     sync_error_message,
     sync_json,
     upload_json,
+    verify_json,
 )
 from pipgate.cli.text_reports import (
     audit_text,
@@ -42,6 +43,7 @@ from pipgate.cli.text_reports import (
     say,
     sync_text,
     upload_text,
+    verify_text,
 )
 from pipgate.errors import PipgateError
 from pipgate.options import Format
@@ -56,6 +58,7 @@ from pipgate.pipeline import (
     StepResult,
     SyncReport,
     UploadReport,
+    VerifyReport,
 )
 from pipgate.problems import Problem, display_path
 
@@ -74,6 +77,7 @@ _JSON = {
     BundleReport: bundle_json,
     ReviewReport: review_json,
     SyncReport: sync_json,
+    VerifyReport: verify_json,
 }
 _TEXT = {
     LockReport: lock_text,
@@ -85,6 +89,7 @@ _TEXT = {
     BundleReport: bundle_text,
     ReviewReport: review_text,
     SyncReport: sync_text,
+    VerifyReport: verify_text,
 }
 
 

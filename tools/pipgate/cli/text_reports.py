@@ -20,6 +20,7 @@ from pipgate.pipeline import (
     StepStatus,
     SyncReport,
     UploadReport,
+    VerifyReport,
 )
 from pipgate.problems import display_path
 
@@ -194,6 +195,21 @@ def bundle_text(report: BundleReport, out: TextIO) -> None:
             f"{b.target.name}: {display_path(b.path)}: {b.files} files ({b.bytes / 1e6:.1f} MB)",
             file=out,
         )
+
+
+def verify_text(report: VerifyReport, out: TextIO) -> None:
+    for d in report.drift:
+        where = f" ({', '.join(d.targets)})" if d.targets else ""
+        say(f"{d.kind}: {d.filename} sha256 {d.sha256}{where}", file=out)
+    say(
+        f"{report.registry}: {report.locked} locked files, {report.held} held; "
+        + (
+            "in step with every lock"
+            if report.in_step
+            else ", ".join(f"{len(report.of(k))} {k}" for k in ("missing", "conflict", "extra"))
+        ),
+        file=out,
+    )
 
 
 def review_text(report: ReviewReport, out: TextIO) -> None:

@@ -73,6 +73,17 @@ class FileRegistry(Registry):
     def removal_hint(self) -> str:
         return f"delete it from {self.root / 'files'} (the page is rewritten on the next upload)"
 
+    def projects(self) -> tuple[NormalizedName, ...]:
+        files = self.root / "files"
+        if not files.is_dir():
+            return ()
+        names = {
+            release[0]
+            for item in files.iterdir()
+            if not item.name.startswith(".") and (release := file_release(item.name))
+        }
+        return tuple(sorted(names))
+
     def fetch(self, held: Held, target: Path) -> str:
         source = self.root / "files" / held.filename
         if not index.safe_filename(held.filename) or not source.is_file():

@@ -23,7 +23,7 @@ from pipgate import index
 from pipgate.allowlist import RegistrySpec
 from pipgate.distmeta import metadata_text
 from pipgate.http import Answer, HttpError, RedirectRefusedError, client
-from pipgate.names import NormalizedName, file_release
+from pipgate.names import NormalizedName, check_name, file_release, normalize
 from pipgate.registry.credentials import Credentials
 from pipgate.registry.interface import Held, Registry, RegistryError, UploadRefusedError
 from pipgate.runner import ToolError, redact, run, tool_environment
@@ -145,6 +145,21 @@ class HttpRegistry(Registry):
             raise RegistryError(
                 f"cannot reach the registry at {redact_url(url)}: {exc.reason}", hint=exc.hint
             ) from None
+
+    def projects(self) -> tuple[NormalizedName, ...]:
+        response = self._get(self.simple_url)
+        if response.status_code >= 400:
+            raise RegistryError(
+                f"the registry answered HTTP {response.status_code} for its index "
+                f"{redact_url(self.simple_url)}"
+            )
+        names = set()
+        for link in index.parse_html(response.text, response.url):
+            # The root page links each project's page: .../simple/NAME/
+            segment = link.url.rstrip("/").rsplit("/", 1)[-1]
+            if check_name(segment) is None and link.url.startswith(self.simple_url):
+                names.add(normalize(segment))
+        return tuple(sorted(names))
 
     def list(self, projects: Iterable[NormalizedName]) -> dict[str, Held]:
         # One page per project, read a few at a time: a no-op sync is mostly this.

@@ -53,6 +53,10 @@ class Registry(abc.ABC):
         """The files the registry holds for ``projects``, by file name."""
 
     @abc.abstractmethod
+    def projects(self) -> tuple[NormalizedName, ...]:
+        """Every project the registry holds files of (its simple index's root page)."""
+
+    @abc.abstractmethod
     def upload(self, path: Path, sha256: str) -> None:
         """Upload one file; raises RegistryError when the outcome is unknown or refused."""
 
