@@ -8,7 +8,11 @@ pipgate depends on, on 127.0.0.1:
   issues short-lived access tokens;
 - a Python repository (``/PROJECT/REPOSITORY/``): the simple index with
   sha256 fragments and the legacy upload API, accepting only
-  ``oauth2accesstoken`` with a token that is current.
+  ``oauth2accesstoken`` with a token that is current;
+- the repositories API (``GET /v1/projects/P/locations/L/repositories/R``,
+  Bearer token), answering the repository's format and mode
+  (``STANDARD_REPOSITORY``, ``REMOTE_REPOSITORY`` or ``VIRTUAL_REPOSITORY``)
+  as Artifact Registry's REST reference documents them.
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class StandIn:
         self.token_requests = 0
         self.refused = 0
         self.uploads = 0
+        self.mode = "STANDARD_REPOSITORY"
+        """What the repositories API says the repository is."""
         self.lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -126,9 +132,12 @@ class StandIn:
         return {"access_token": token, "expires_in": self.claimed_lifetime, "token_type": "Bearer"}
 
     def _current(self, authorization: str | None) -> bool:
-        if not authorization or not authorization.startswith("Basic "):
+        if authorization and authorization.startswith("Bearer "):
+            user, token = "oauth2accesstoken", authorization[7:]
+        elif authorization and authorization.startswith("Basic "):
+            user, _, token = base64.b64decode(authorization[6:]).decode().partition(":")
+        else:
             return False
-        user, _, token = base64.b64decode(authorization[6:]).decode().partition(":")
         with self.lock:
             until = self.tokens.get(token)
         return user == "oauth2accesstoken" and until is not None and time.monotonic() < until
@@ -237,6 +246,15 @@ class StandIn:
                     self._refuse()
                     return
                 parts = [p for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
+                # /v1/projects/P/locations/L/repositories/R: the repository's resource
+                if len(parts) == 7 and parts[0] == "v1" and parts[5] == "repositories":
+                    resource = {
+                        "name": "/".join(parts[1:]),
+                        "format": "PYTHON",
+                        "mode": stand_in.mode,
+                    }
+                    self._reply(200, json.dumps(resource).encode(), "application/json")
+                    return
                 # /PROJECT/REPOSITORY/simple/NAME/  or  /PROJECT/REPOSITORY/files/FILE
                 if len(parts) == 4 and parts[2] == "simple":
                     page = stand_in._page(parts[3])

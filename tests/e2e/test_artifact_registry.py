@@ -117,3 +117,22 @@ def test_forged_key_gets_no_token(
     assert stand_in.uploads == 0
     assert "cannot get an access token" in result.stderr
     assert "BEGIN PRIVATE KEY" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("mode", ["REMOTE_REPOSITORY", "VIRTUAL_REPOSITORY"])
+def test_a_remote_or_virtual_repository_is_refused_as_the_registry(
+    locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    stand_in.mode = mode
+    try:
+        result = sync(locked)
+        rendered = run_pipgate("render", "--allowlist", str(locked.path), "--target", "py311")
+    finally:
+        stand_in.stop()
+    assert result.returncode == 2, result.stdout + result.stderr
+    kind = "a remote repository" if mode == "REMOTE_REPOSITORY" else "a virtual repository"
+    assert f"is {kind}" in result.stderr and "standard repository" in result.stderr
+    assert stand_in.uploads == 0 and not any(stand_in.files.iterdir())
+    assert rendered.returncode == 2 and f"is {kind}" in rendered.stderr
+    assert not (locked.path.parent / "generated" / "pip.conf").exists()

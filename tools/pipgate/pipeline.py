@@ -403,10 +403,11 @@ def upload(
     progress: Progress | None = None,
 ) -> UploadReport:
     """Download, upload what the registry lacks, verify every locked file by hash."""
+    registry = adapters.registry()
+    registry.check_usable()  # before a byte is fetched or sent
     downloads = [
         f.report for f in fetch(options, allowlist, adapters.downloader, targets, progress)
     ]
-    registry = adapters.registry()
     report = publish(
         registry,
         [f for r in downloads for f in r.files],
@@ -445,6 +446,8 @@ def render_files(
     folder = render.output_folder(allowlist, options.output)
     consumers = render.consumer_folder(allowlist, options.output)
     registry = allowlist.config.registry
+    if registry.kind is RegistryKind.ARTIFACT_REGISTRY:
+        adapters.registry().check_usable()  # consumers are never pointed at a remote one
     files = {
         consumers / render.PIP_CONF: render.render_pip_conf(registry),
         consumers / render.UV_TOML: render.render_uv_toml(registry),

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipgate.allowlist import RegistrySpec
-from pipgate.errors import ExternalError
+from pipgate.errors import ExternalError, InputError
 from pipgate.names import NormalizedName
 from pipgate.urls import redact_url
 
@@ -24,6 +24,10 @@ class RegistryError(ExternalError):
 
 class RegistryConflictError(RegistryError):
     """The registry holds a file of the same name with a different hash."""
+
+
+class RegistryKindError(InputError):
+    """The configured registry is a kind that cannot hold only approved files (exit 2)."""
 
 
 class UploadRefusedError(RegistryError):
@@ -63,6 +67,10 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def fetch(self, held: Held, target: Path) -> str:
         """Stream one file the registry holds to ``target``; its sha256."""
+
+    def check_usable(self) -> None:  # noqa: B027 - a hook: most registries are always usable
+        """Raise when this registry cannot be the private registry (the wrong kind of
+        repository); called before publishing to it or rendering for it."""
 
     def size(self, held: Held) -> int | None:
         """The size of a file the registry holds, where it can tell cheaply; else None."""
