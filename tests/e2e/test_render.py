@@ -330,6 +330,29 @@ def test_render_is_deterministic_and_a_dry_run_writes_nothing(
     assert order.read_text() == "edited by hand\n"
 
 
+def printed_into(
+    target: Path, allowlist: AllowlistDir, key: Path
+) -> subprocess.CompletedProcess[str]:
+    """``pipgate pip-conf`` with its standard output redirected into ``target``."""
+    with target.open("w") as handle:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipgate",
+                "pip-conf",
+                "--allowlist",
+                str(allowlist.path),
+                "--json-key",
+                str(key),
+            ],
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+
+
 SERVICE_ACCOUNT = {
     "type": "service_account",
     "project_id": "test-project",
@@ -373,24 +396,7 @@ def test_composer_pip_conf_goes_to_stdout_and_never_into_the_repository(
     assert not inside.exists()
     # Standard output redirected to a file in the repository is refused too.
     (repo / "generated").mkdir(exist_ok=True)
-    with inside.open("w") as handle:
-        redirected = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipgate",
-                "pip-conf",
-                "--allowlist",
-                str(allowlist.path),
-                "--json-key",
-                str(key),
-            ],
-            stdout=handle,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    assert redirected.returncode == 2 and inside.read_text() == ""
+    assert printed_into(inside, allowlist, key).returncode == 2 and inside.read_text() == ""
     outside = tmp_path / "composer" / "pip.conf"
     outside.parent.mkdir()
     ok(
@@ -440,24 +446,7 @@ def test_composer_pip_conf_goes_to_stdout_and_never_into_the_repository(
         str(leak),
     )
     assert named.returncode == 2 and "inside the repository" in named.stderr
-    with leak.open("w") as handle:
-        into = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pipgate",
-                "pip-conf",
-                "--allowlist",
-                str(allowlist.path),
-                "--json-key",
-                str(key),
-            ],
-            stdout=handle,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    assert into.returncode == 2 and leak.read_text() == ""
+    assert printed_into(leak, allowlist, key).returncode == 2 and leak.read_text() == ""
     bad = tmp_path / "bad.json"
     bad.write_text('{"type": "authorized_user", "refresh_token": "1//secret-refresh"}')
     wrong = run_pipgate("pip-conf", "--allowlist", str(allowlist.path), "--json-key", str(bad))
