@@ -307,6 +307,18 @@ def test_an_upstream_that_redirects_to_another_origin_is_refused(
     assert "/simple/zq-app/" not in other.seen
 
 
+def test_a_redirect_to_no_url_is_an_error_not_a_traceback(
+    allowlist: AllowlistDir, index: HostileIndex
+) -> None:
+    index.routes["/simple/zq-app/"] = redirect("http://[::1/simple/zq-app/")
+    allowlist.write("config.yaml", config(index.url))
+    allowlist.write("team.yaml", entries("zq-app==1.0"))
+    result = lock(allowlist)
+    assert result.returncode == 3, result.stderr
+    assert "answered with a redirect to something that is not a URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- bounds ------------------------------------------------------------------------------
 
 

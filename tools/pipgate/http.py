@@ -321,6 +321,13 @@ class Client:
                     timeout=TIMEOUT,
                     allow_redirects=False,
                 )
+            except ValueError:
+                # requests parses a redirect's Location even when it follows none.
+                raise HttpError(
+                    f"{redact_url(current)} answered with a redirect to something that is "
+                    "not a URL",
+                    reason="a redirect to no URL",
+                ) from None
             except requests.RequestException as exc:
                 # A refused connection is tried once more; a server that is down stays down.
                 if attempt < retries and connect_failures < CONNECT_RETRIES:
@@ -335,17 +342,10 @@ class Client:
                 ) from None
             status = response.status_code
             if status in REDIRECT_STATUS and follow and "Location" in response.headers:
-                target = urllib.parse.urljoin(current, response.headers["Location"])
                 response.close()
-                if not origins.allows(target, home) or hops >= MAX_REDIRECTS:
-                    if hops >= MAX_REDIRECTS:
-                        raise HttpError(
-                            f"{redact_url(url)} redirected more than {MAX_REDIRECTS} times",
-                            reason="too many redirects",
-                        )
-                    raise RedirectRefusedError(current, target, hint=redirect_hint)
+                location = response.headers["Location"]
+                current = _next_hop(current, location, home, origins, hops, hint=redirect_hint)
                 hops += 1
-                current = target
                 if status == 303:
                     method, data = "GET", None
                 continue
@@ -360,6 +360,28 @@ class Client:
                 self._sleep(BACKOFF * 2 ** (attempt - 1))
                 continue
             return response
+
+
+def _next_hop(
+    current: str, location: str, home: str, origins: Origins, hops: int, *, hint: str | None
+) -> str:
+    """Where a redirect leads, if it may be followed: on an allowed origin, a URL at all, and
+    not past MAX_REDIRECTS hops; else the HttpError that says which."""
+    try:
+        target = urllib.parse.urljoin(current, location)
+    except ValueError:
+        raise HttpError(
+            f"{redact_url(current)} answered with a redirect to something that is not a URL",
+            reason="a redirect to no URL",
+        ) from None
+    if hops >= MAX_REDIRECTS:
+        raise HttpError(
+            f"{redact_url(home)} redirected more than {MAX_REDIRECTS} times",
+            reason="too many redirects",
+        )
+    if not origins.allows(target, home):
+        raise RedirectRefusedError(current, target, hint=hint)
+    return target
 
 
 def _read(
