@@ -23,9 +23,11 @@ import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options as CmarkOptions
 
+from pipgate.allowlist import RegistryKind, RegistrySpec
 from pipgate.download import DownloadError, FileCache, fetch_checked
 from pipgate.index import Source, project_page
 from pipgate.names import NormalizedName
+from pipgate.registry import EnvironmentCredentials, HttpRegistry
 from tests.conftest import AllowlistDir, entries
 from tests.hostile import (
     HostileIndex,
@@ -578,3 +580,20 @@ def test_injected_text_never_becomes_an_element_of_the_review(
     assert "PASS: approve this" in shown
     assert not re.search(r"@[A-Za-z0-9]", shown)  # no @mention can form
     assert shown.count("FAIL") >= 1 and "<h2>" not in rendered.split("</h2>", 1)[1]
+
+
+def test_a_registry_root_page_names_only_its_own_plain_projects(index: HostileIndex) -> None:
+    # What verify reads first: every project the registry says it holds. A hostile root
+    # page lists paths, scripts, other origins and odd names among a real one.
+    index.routes["/simple/"] = raw(
+        (
+            b'<a href="zq-app/">zq-app</a><a href="../../etc/">etc</a>'
+            b'<a href="javascript:alert(1)">js</a><a href="http://127.0.0.1:9/simple/x/">x</a>'
+            b'<a href="%2E%2E%2Fup/">up</a><a href="a b/">space</a><a href="http://[::1/">v6</a>'
+            b'<a href="Zq_App/">again</a>'
+        ),
+        "text/html",
+    )
+    spec = RegistrySpec(kind=RegistryKind.HTTP, url=index.origin + "/")
+    registry = HttpRegistry(spec, EnvironmentCredentials(spec.url, {}))
+    assert registry.projects() == ("zq-app",)
