@@ -62,8 +62,10 @@ class StandIn:
         self.token_requests = 0
         self.refused = 0
         self.uploads = 0
-        self.mode = "STANDARD_REPOSITORY"
+        self.mode: object = "STANDARD_REPOSITORY"
         """What the repositories API says the repository is."""
+        self.resource: bytes | None = None
+        """A raw answer of the repositories API instead (a hostile one)."""
         self.lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -253,7 +255,8 @@ class StandIn:
                         "format": "PYTHON",
                         "mode": stand_in.mode,
                     }
-                    self._reply(200, json.dumps(resource).encode(), "application/json")
+                    body = stand_in.resource or json.dumps(resource).encode()
+                    self._reply(200, body, "application/json")
                     return
                 # /PROJECT/REPOSITORY/simple/NAME/  or  /PROJECT/REPOSITORY/files/FILE
                 if len(parts) == 4 and parts[2] == "simple":

@@ -136,3 +136,31 @@ def test_a_remote_or_virtual_repository_is_refused_as_the_registry(
     assert stand_in.uploads == 0 and not any(stand_in.files.iterdir())
     assert rendered.returncode == 2 and f"is {kind}" in rendered.stderr
     assert not (locked.path.parent / "generated" / "pip.conf").exists()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("MODE_FROM_THE_FUTURE", None, 2, "not a standard repository"),
+        ({"nested": "<script>"}, None, 2, "not a standard repository"),
+        ("STANDARD_REPOSITORY", b"<html>a captive portal</html>", 3, "did not answer a repository"),
+        ("STANDARD_REPOSITORY", b"[1, 2]", 3, "did not answer a repository"),
+    ],
+    ids=["unknown-mode", "mode-not-text", "not-json", "not-a-mapping"],
+)
+def test_a_hostile_answer_about_the_repository_is_refused(
+    locked: AllowlistDir,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[object, bytes | None, int, str],
+) -> None:
+    mode, resource, code, said = case
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    stand_in.mode, stand_in.resource = mode, resource
+    try:
+        result = sync(locked)
+    finally:
+        stand_in.stop()
+    assert result.returncode == code, result.stdout + result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
+    assert stand_in.uploads == 0
