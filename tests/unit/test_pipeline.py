@@ -222,3 +222,26 @@ def test_sync_verify_restores_a_file_the_registry_lost(world: World) -> None:
     assert lost in world.registry.files
     again = sync(world, verify=True)
     assert statuses(again)["verify"] == "ran" and statuses(again)["publish"] == "skipped"
+
+
+def test_the_policy_hashes_each_unhashed_locked_file_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The fakes' index is a find-links folder: it lists no hashes, so the checks must hash
+    # the locked files, and once each, however many checks look at them.
+    from pipgate import index
+
+    hashed: list[str] = []
+    real = index.hash_file
+
+    def counting(item: index.IndexFile) -> str:
+        hashed.append(item.filename)
+        return real(item)
+
+    monkeypatch.setattr(index, "hash_file", counting)
+    sync(world)
+    checked = [n for n in hashed if n.startswith("zq_")]
+    # once in the lock's hash selection, once in the policy context: never per check
+    assert sorted(checked) == sorted(
+        2 * ["zq_dep-2.0-py3-none-any.whl", "zq_top-1.0-py3-none-any.whl"]
+    )

@@ -34,7 +34,7 @@ from pipgate.download import FileCache, fetch_to_cache
 from pipgate.errors import PipgateError, PolicyError
 from pipgate.index import IndexFile, ProjectPage, Source
 from pipgate.lock import Lock, LockedPackage, chain_to_entry
-from pipgate.names import NormalizedName, Version
+from pipgate.names import NormalizedName, Version, exact, file_release
 from pipgate.problems import display_path
 from pipgate.registry import Registry
 from pipgate.similar import closest, popular_names
@@ -150,7 +150,7 @@ def make_context(
     return Context(
         allowlist=allowlist,
         locks=locks,
-        pages=upstream_pages(sources, names),
+        pages=_hash_locked_releases(upstream_pages(sources, names), locks),
         now=datetime.datetime.now(datetime.UTC),
         cache=cache,
         registry=registry,
@@ -195,9 +195,37 @@ def upstream_pages(
         return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
 
 
+def _hash_locked_releases(
+    pages: dict[NormalizedName, ProjectPage], locks: Mapping[str, tuple[Target, Lock]]
+) -> dict[NormalizedName, ProjectPage]:
+    """The pages with every file of a locked release hashed, once, where the page gave no
+    hash (a find-links folder, an index without hashes); other versions' files are not
+    fetched."""
+    releases: dict[NormalizedName, set[str]] = {}
+    for _, lock in locks.values():
+        for package in lock.packages:
+            releases.setdefault(package.name, set()).add(exact(package.version))
+    out = {}
+    for name, page in pages.items():
+        wanted = releases.get(name, set())
+        unhashed = [
+            f
+            for f in page.files
+            if f.sha256 is None
+            and (release := file_release(f.filename)) is not None
+            and exact(release[1]) in wanted
+        ]
+        if not unhashed:
+            out[name] = page
+            continue
+        hashed = dict(zip(unhashed, index.with_hashes(unhashed), strict=True))
+        out[name] = dataclasses.replace(page, files=tuple(hashed.get(f, f) for f in page.files))
+    return out
+
+
 def locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
-    """The page's files of the locked release that the lock holds (the release's files
-    only are hashed where the page gave no hash)."""
+    """The page's files of the locked release that the lock holds; the context hashed the
+    locked releases' files once where the page gave no hash."""
     release = index.files_for_version(page.files, package.name, package.version)
     return [f for f in index.with_hashes(release) if f.sha256 in package.hashes]
 
