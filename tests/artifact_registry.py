@@ -12,7 +12,19 @@ pipgate depends on, on 127.0.0.1:
 - the repositories API (``GET /v1/projects/P/locations/L/repositories/R``,
   Bearer token), answering the repository's format and mode
   (``STANDARD_REPOSITORY``, ``REMOTE_REPOSITORY`` or ``VIRTUAL_REPOSITORY``)
-  as Artifact Registry's REST reference documents them.
+  as Artifact Registry's REST reference documents them;
+- ``files.list`` (``GET .../repositories/R/files?pageSize=&pageToken=``): File
+  resources (``name`` with the file ID's slashes escaped, ``sizeBytes`` as a
+  string, ``hashes`` of type ``SHA256`` and ``MD5`` whose values are bytes,
+  base64 in JSON, ``owner`` the version), at most 1000 a page, then
+  ``nextPageToken``;
+- ``packages.versions.delete`` (``DELETE .../packages/N/versions/V``): removes
+  the version and its files, answering a long-running Operation that
+  ``GET .../locations/L/operations/ID`` then reports done; ``files.delete``
+  on a Python repository is refused (the reference allows it on generic
+  repositories only);
+- remote repositories (``add_remote``): ``/PROJECT/NAME/...`` passed through
+  to an upstream index, for a current token only.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ import json
 import secrets
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -66,6 +80,15 @@ class StandIn:
         """What the repositories API says the repository is."""
         self.resource: bytes | None = None
         """A raw answer of the repositories API instead (a hostile one)."""
+        self.remotes: dict[str, str] = {}
+        """Remote repositories: name -> the upstream index root they cache."""
+        self.remote_requests = 0
+        self.page_size = 1000
+        """The most files ``files.list`` answers a page (the API's own bound)."""
+        self.list_calls = 0
+        self.can_delete = True
+        """False: the token's account lacks artifactregistry.versions.delete (HTTP 403)."""
+        self.operations: dict[str, bool] = {}
         self.lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -95,6 +118,11 @@ class StandIn:
             )
         )
         return path
+
+    def add_remote(self, name: str, upstream_root: str) -> str:
+        """A remote repository ``name`` caching ``upstream_root``; its artifact-registry:// URL."""
+        self.remotes[name] = upstream_root.rstrip("/")
+        return f"artifact-registry://europe-west1/test-project/{name}"
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -161,6 +189,80 @@ class StandIn:
         if not links:
             return None
         return ("<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>").encode()
+
+    # -- the REST API: files.list, versions.delete, operations.get --------------------------
+
+    @staticmethod
+    def _release(filename: str) -> tuple[str, str] | None:
+        from packaging.utils import (
+            InvalidSdistFilename,
+            InvalidWheelFilename,
+            parse_sdist_filename,
+            parse_wheel_filename,
+        )
+
+        try:
+            if filename.endswith(".whl"):
+                name, version, _, _ = parse_wheel_filename(filename)
+            else:
+                name, version = parse_sdist_filename(filename)
+        except (InvalidWheelFilename, InvalidSdistFilename):
+            return None
+        return str(name), str(version)
+
+    def _files_page(self, parent: str, query: dict[str, list[str]]) -> dict[str, object]:
+        with self.lock:
+            self.list_calls += 1
+        size = min(int((query.get("pageSize") or ["1000"])[0]), self.page_size, 1000)
+        start = int((query.get("pageToken") or ["0"])[0] or 0)
+        items = sorted(p for p in self.files.iterdir() if not p.name.startswith("."))
+        files = []
+        for item in items[start : start + size]:
+            data = item.read_bytes()
+            release = self._release(item.name)
+            entry: dict[str, object] = {
+                "name": f"{parent}/files/{urllib.parse.quote(item.name, safe='')}",
+                "sizeBytes": str(len(data)),
+                "hashes": [
+                    {
+                        "type": "SHA256",
+                        "value": base64.b64encode(hashlib.sha256(data).digest()).decode(),
+                    },
+                    {
+                        "type": "MD5",
+                        "value": base64.b64encode(
+                            hashlib.md5(data, usedforsecurity=False).digest()
+                        ).decode(),
+                    },
+                ],
+                "createTime": "2026-01-01T00:00:00Z",
+                "updateTime": "2026-01-01T00:00:00Z",
+            }
+            if release is not None:
+                entry["owner"] = f"{parent}/packages/{release[0]}/versions/{release[1]}"
+            files.append(entry)
+        page: dict[str, object] = {"files": files}
+        if start + size < len(items):
+            page["nextPageToken"] = str(start + size)
+        return page
+
+    def _delete_version(
+        self, name: str, package: str, version: str
+    ) -> tuple[int, dict[str, object]]:
+        if not self.can_delete:
+            return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED"}}
+        gone = [p for p in self.files.iterdir() if self._release(p.name) == (package, version)]
+        if not gone:
+            return 404, {"error": {"code": 404, "status": "NOT_FOUND", "message": name}}
+        for path in gone:
+            path.unlink()
+        project, location = name.split("/")[1], name.split("/")[3]
+        with self.lock:
+            operation = (
+                f"projects/{project}/locations/{location}/operations/op-{len(self.operations) + 1}"
+            )
+            self.operations[operation] = True
+        return 200, {"name": operation, "done": False}
 
     def _store(self, content_type: str, body: bytes) -> bool:
         message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
@@ -243,20 +345,103 @@ class StandIn:
                 else:
                     self._reply(400, b"bad upload", "text/plain")
 
-            def do_GET(self) -> None:
+            def _json(self, status: int, document: dict[str, object]) -> None:
+                self._reply(status, json.dumps(document).encode(), "application/json")
+
+            def do_DELETE(self) -> None:
                 if not stand_in._current(self.headers.get("Authorization")):
                     self._refuse()
                     return
                 parts = [p for p in urllib.parse.urlsplit(self.path).path.split("/") if p]
+                # /v1/projects/P/locations/L/repositories/R/packages/N/versions/V
+                if (
+                    len(parts) == 11
+                    and parts[0] == "v1"
+                    and parts[7:10:2] == ["packages", "versions"]
+                ):
+                    status, document = stand_in._delete_version(
+                        "/".join(parts[1:]), parts[8], parts[10]
+                    )
+                    self._json(status, document)
+                    return
+                if len(parts) == 9 and parts[0] == "v1" and parts[7] == "files":
+                    self._json(
+                        400,
+                        {
+                            "error": {
+                                "code": 400,
+                                "status": "FAILED_PRECONDITION",
+                                "message": "deleting files is only allowed on generic repositories",
+                            }
+                        },
+                    )
+                    return
+                self._json(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
+
+            def _remote(self, name: str, rest: str) -> None:
+                with stand_in.lock:
+                    stand_in.remote_requests += 1
+                request = urllib.request.Request(
+                    stand_in.remotes[name] + rest,
+                    headers={"Accept": self.headers.get("Accept", "*/*")},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as response:
+                        status, body = response.status, response.read()
+                        content_type = response.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as error:
+                    status, body, content_type = error.code, error.read(), "text/plain"
+                    error.close()
+                # Like a remote repository, it serves the files itself: links to the
+                # upstream's files are rewritten to its own URL.
+                prefix = f"/{self.path.split('/')[1]}/{name}/"
+                body = (
+                    body.replace(stand_in.remotes[name].encode() + b"/", prefix.encode())
+                    .replace(b'href="/', b'href="' + prefix.encode())
+                    .replace(b'"url": "/', b'"url": "' + prefix.encode())
+                )
+                self._reply(status, body, content_type)
+
+            def _rest(self, parts: list[str], query: dict[str, list[str]]) -> None:
+                # /v1/projects/P/locations/L/repositories/R/files: files.list
+                if len(parts) == 8 and parts[0] == "v1" and parts[7] == "files":
+                    self._json(200, stand_in._files_page("/".join(parts[1:7]), query))
+                    return
+                # /v1/projects/P/locations/L/operations/ID: operations.get
+                if len(parts) == 7 and parts[0] == "v1" and parts[5] == "operations":
+                    name = "/".join(parts[1:])
+                    if name in stand_in.operations:
+                        self._json(200, {"name": name, "done": True, "response": {}})
+                    else:
+                        self._json(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
+                    return
                 # /v1/projects/P/locations/L/repositories/R: the repository's resource
                 if len(parts) == 7 and parts[0] == "v1" and parts[5] == "repositories":
+                    remote = parts[6] in stand_in.remotes
                     resource = {
                         "name": "/".join(parts[1:]),
                         "format": "PYTHON",
-                        "mode": stand_in.mode,
+                        "mode": "REMOTE_REPOSITORY" if remote else stand_in.mode,
                     }
                     body = stand_in.resource or json.dumps(resource).encode()
                     self._reply(200, body, "application/json")
+                    return
+                self._json(404, {"error": {"code": 404, "status": "NOT_FOUND"}})
+
+            def do_GET(self) -> None:
+                if not stand_in._current(self.headers.get("Authorization")):
+                    self._refuse()
+                    return
+                split = urllib.parse.urlsplit(self.path)
+                parts = [p for p in split.path.split("/") if p]
+                if len(parts) >= 2 and parts[1] in stand_in.remotes and parts[0] != "v1":
+                    self._remote(
+                        parts[1],
+                        "/" + "/".join(parts[2:]) + ("/" if split.path.endswith("/") else ""),
+                    )
+                    return
+                if parts and parts[0] == "v1":
+                    self._rest(parts, urllib.parse.parse_qs(split.query))
                     return
                 # /PROJECT/REPOSITORY/simple/NAME/  or  /PROJECT/REPOSITORY/files/FILE
                 if len(parts) == 4 and parts[2] == "simple":

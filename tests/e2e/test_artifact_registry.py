@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ import pytest
 from tests.artifact_registry import StandIn
 from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
 from tests.universe import Server
+
+OSV_DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
 
 REGISTRY = "artifact-registry://europe-west1/test-project/approved"
 PACKAGES = ("diamond-top==1.0", "cycle-x==1.0", "chain-a==1.0")  # 9 files
@@ -143,8 +148,8 @@ def test_a_remote_or_virtual_repository_is_refused_as_the_registry(
     [
         ("MODE_FROM_THE_FUTURE", None, 2, "not a standard repository"),
         ({"nested": "<script>"}, None, 2, "not a standard repository"),
-        ("STANDARD_REPOSITORY", b"<html>a captive portal</html>", 3, "did not answer a repository"),
-        ("STANDARD_REPOSITORY", b"[1, 2]", 3, "did not answer a repository"),
+        ("STANDARD_REPOSITORY", b"<html>a captive portal</html>", 3, "did not answer a JSON"),
+        ("STANDARD_REPOSITORY", b"[1, 2]", 3, "did not answer a JSON"),
     ],
     ids=["unknown-mode", "mode-not-text", "not-json", "not-a-mapping"],
 )
@@ -164,3 +169,106 @@ def test_a_hostile_answer_about_the_repository_is_refused(
     assert result.returncode == code, result.stdout + result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
     assert stand_in.uploads == 0
+
+
+# -- verify and prune through the REST API, a remote repository as upstream ---------------------
+
+
+def pipgate_json(*args: str) -> tuple[int, dict[str, object], str]:
+    result = run_pipgate(*args, "--format", "json")
+    try:
+        document = json.loads(result.stdout)
+    except ValueError:
+        document = {}
+    return result.returncode, document, result.stdout + result.stderr
+
+
+@pytest.fixture
+def published(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[AllowlistDir, StandIn]]:
+    """Both targets locked and uploaded to the stand-in's standard repository."""
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    allowlist.write("config.yaml", config_text(upstream.url, registry=REGISTRY))
+    allowlist.write("team.yaml", entries("diamond-top==1.0", "chain-a==1.0"))
+    for command in ("lock", "upload"):
+        result = run_pipgate(command, "--allowlist", str(allowlist.path))
+        assert result.returncode == 0, result.stdout + result.stderr
+    yield allowlist, stand_in
+    stand_in.stop()
+
+
+def test_verify_lists_the_repository_through_the_files_api(
+    published: tuple[AllowlistDir, StandIn],
+) -> None:
+    allowlist, stand_in = published
+    held = sorted(p.name for p in stand_in.files.iterdir())
+    stand_in.page_size = 2  # the listing comes a page at a time, with page tokens
+    code, report, said = pipgate_json("verify", "--allowlist", str(allowlist.path))
+    assert code == 0, said
+    assert report["held_files"] == len(held) and report["missing"] == []
+    assert stand_in.list_calls == (len(held) + 1) // 2
+    gone = next(n for n in held if n.startswith("chain_c"))
+    (stand_in.files / gone).unlink()
+    code, report, said = pipgate_json("verify", "--allowlist", str(allowlist.path))
+    assert code == 1, said
+    assert [m["file"] for m in report["missing"]] == [gone]  # type: ignore[union-attr, index]
+
+
+def test_prune_deletes_unneeded_versions_through_the_api(
+    published: tuple[AllowlistDir, StandIn],
+) -> None:
+    allowlist, stand_in = published
+    before = sorted(p.name for p in stand_in.files.iterdir())
+    allowlist.write("team.yaml", entries("diamond-top==1.0"))  # chain-a and its chain go
+    result = run_pipgate("lock", "--allowlist", str(allowlist.path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    args = ("prune", "--allowlist", str(allowlist.path), "--keep-commits", "0")
+    code, dry, said = pipgate_json(*args)
+    assert code == 0, said
+    going = sorted(i["file"] for i in dry["would_remove"])  # type: ignore[union-attr, index]
+    assert going and all(n.startswith("chain_") for n in going)
+    assert sorted(p.name for p in stand_in.files.iterdir()) == before  # a dry run deletes nothing
+    stand_in.can_delete = False
+    code, _, said = pipgate_json(*args, "--apply")
+    assert code == 3 and "roles/artifactregistry.repoAdmin" in said and "Traceback" not in said
+    assert sorted(p.name for p in stand_in.files.iterdir()) == before
+    stand_in.can_delete = True
+    code, applied, said = pipgate_json(*args, "--apply")
+    assert code == 0, said
+    assert sorted(i["file"] for i in applied["removed"]) == going  # type: ignore[union-attr, index]
+    assert sorted(p.name for p in stand_in.files.iterdir()) == sorted(set(before) - set(going))
+    code, report, said = pipgate_json("verify", "--allowlist", str(allowlist.path))
+    assert code == 0 and report["extra"] == [], said
+
+
+def test_a_remote_repository_is_the_upstream_with_a_token(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The merge pipeline in a private pool: its only way to the packages is an Artifact
+    # Registry remote repository, which answers a current token only.
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    remote = stand_in.add_remote("pypi-remote", upstream.url.removesuffix("simple/"))
+    allowlist.write("config.yaml", config_text(remote))
+    allowlist.write("team.yaml", entries("diamond-top==1.0"))
+    try:
+        page = f"{stand_in.endpoint}/test-project/pypi-remote/simple/diamond-top/"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(page, timeout=10)
+        refused.value.close()
+        result = run_pipgate(
+            "sync", "--allowlist", str(allowlist.path), "--database", str(OSV_DATA)
+        )
+    finally:
+        stand_in.stop()
+    assert refused.value.code == 401
+    assert result.returncode == 0, result.stdout + result.stderr
+    lock = (allowlist.path.parent / "generated" / "py311" / "requirements.txt").read_text()
+    assert "diamond-top==1.0" in lock and "--hash=sha256:" in lock
+    assert stand_in.remote_requests > 0
+    assert stand_in.refused == 1  # the probe above: every request of the sync had a token
+    registry = allowlist.path.parent / ".registry" / "files"
+    assert any(p.name.startswith("diamond_top-1.0") for p in registry.iterdir())
+    written = [p for p in (allowlist.path.parent).rglob("*") if p.is_file()]
+    assert not any("ya29." in p.read_text(errors="replace") for p in written)
+    assert "ya29." not in result.stdout + result.stderr

@@ -278,6 +278,35 @@ class Client:
 
         return _within(work, seconds or self.limits.file_seconds, url)
 
+    def delete(
+        self,
+        url: str,
+        *,
+        credentials: Credentials | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """A deletion: never retried (the caller lists again to learn the outcome), never
+        redirected; sent again once after a 401 with fresh credentials."""
+
+        def work(cancelled: threading.Event) -> Answer:
+            response = self._send(
+                "DELETE",
+                url,
+                credentials=credentials,
+                headers=dict(headers or {}),
+                data=None,
+                rewind=None,
+                retries=0,
+                origins=SAME_ORIGIN,
+                cancelled=cancelled,
+                follow=False,
+            )
+            with response:
+                body = b"".join(_read(response, url, self.limits.page_bytes, cancelled, "answer"))
+                return Answer(response.url, response.status_code, response.headers, body)
+
+        return _within(work, self.limits.page_seconds, url)
+
     # -- one request, its redirects, retries and 401 -------------------------------------------
 
     def _send(

@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import IO
 
 from pipgate.errors import ExternalError
-from pipgate.http import SAME_ORIGIN, TRAFFIC, HttpError, Origins, UnreachableError, client
+from pipgate.http import (
+    SAME_ORIGIN,
+    TRAFFIC,
+    Credentials,
+    HttpError,
+    Origins,
+    UnreachableError,
+    client,
+)
 from pipgate.names import NormalizedName, Version, exact, file_release
 from pipgate.urls import origin, redact_url
 
@@ -64,6 +72,8 @@ class IndexFile:
     """The size the index published (PEP 700), which bounds the download."""
     origins: Origins = SAME_ORIGIN
     """Where the file's download may be redirected (the page's source's rule)."""
+    credentials: Credentials | None = dataclasses.field(default=None, compare=False, repr=False)
+    """Sent with the download: the source's, for a file on the source's own origin only."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +94,9 @@ class Source:
     find_links: bool = False
     origins: Origins = SAME_ORIGIN
     """Origins besides its own that its pages may link files on and redirect to."""
+    credentials: Credentials | None = dataclasses.field(default=None, compare=False, repr=False)
+    """What reading it takes (an Artifact Registry remote repository's access token); sent
+    to its own origin only."""
 
 
 def safe_filename(name: str) -> bool:
@@ -199,6 +212,7 @@ def _get(url: str, source: Source) -> tuple[str, str]:
         response = client().get(
             url,
             headers={"Accept": ACCEPT},
+            credentials=source.credentials,
             origins=source.origins,
             redirect_hint="an index may redirect only within its own origin (or to the file "
             "hosts allowed in allowlist/config.yaml)",
@@ -345,6 +359,7 @@ def _candidates(
                 link.upload_time,
                 link.size,
                 source.origins,
+                source.credentials if origin(link.url) == origin(source.url) else None,
             )
         )
     return tuple(out)
@@ -378,16 +393,27 @@ def with_hashes(files: Sequence[IndexFile]) -> tuple[IndexFile, ...]:
 
 def hash_file(item: IndexFile) -> str:
     """sha256 of a listed file, streamed within its published size."""
-    return _stream(item.url, None, size=item.size, origins=item.origins)
+    return _stream(
+        item.url, None, size=item.size, origins=item.origins, credentials=item.credentials
+    )
 
 
 def download(item: IndexFile, target: Path) -> str:
     """Stream a listed file to ``target``; its sha256."""
     with target.open("wb") as handle:
-        return _stream(item.url, handle, size=item.size, origins=item.origins)
+        return _stream(
+            item.url, handle, size=item.size, origins=item.origins, credentials=item.credentials
+        )
 
 
-def _stream(url: str, sink: IO[bytes] | None, *, size: int | None, origins: Origins) -> str:
+def _stream(
+    url: str,
+    sink: IO[bytes] | None,
+    *,
+    size: int | None,
+    origins: Origins,
+    credentials: Credentials | None = None,
+) -> str:
     if urllib.parse.urlsplit(url).scheme == "file":
         digest = hashlib.sha256()
         limit = size if size is not None else client().limits.file_bytes
@@ -403,7 +429,9 @@ def _stream(url: str, sink: IO[bytes] | None, *, size: int | None, origins: Orig
                     sink.write(chunk)
         return digest.hexdigest()
     try:
-        status, found = client().download(url, sink, size=size, origins=origins)
+        status, found = client().download(
+            url, sink, size=size, origins=origins, credentials=credentials
+        )
     except UnreachableError as exc:
         raise IndexReadError(
             f"cannot fetch {redact_url(url)}: {exc.reason}", hint=exc.hint

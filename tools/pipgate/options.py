@@ -36,6 +36,10 @@ class Options:
     verify: bool = False
     """sync: prove a remote registry still holds what was published, and restore it."""
     dry_run: bool = False
+    apply: bool = False
+    """prune: delete; without it, only say what would go."""
+    keep_commits: int = 10
+    """prune: the files the locks of this many recent commits of generated/ need are kept."""
     retry_backoff: float = 1.0
     """Seconds before the first retry of an upload whose outcome is unknown."""
     base: str | None = None

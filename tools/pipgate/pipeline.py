@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from pipgate import policy, render, review, sync
+from pipgate import history, policy, render, review, sync
 from pipgate.allowlist import Allowlist, RegistryKind, Target, VulnerabilityException
 from pipgate.audit import (
     Auditor,
@@ -51,7 +51,7 @@ from pipgate.names import NormalizedName, file_release
 from pipgate.options import Options
 from pipgate.problems import display_path
 from pipgate.publish import PublishReport, publish
-from pipgate.registry import Registry
+from pipgate.registry import Held, Registry, Removal
 
 Progress = Callable[[str], None]
 Step = Callable[["Options", Allowlist, "Adapters", Sequence[Target], Progress | None], object]
@@ -548,9 +548,8 @@ def drift(
             for digest in package.hashes:
                 wanted.setdefault(digest, (package, []))[1].append(name)
     registry = adapters.registry()
-    projects = sorted({*registry.projects(), *(p.name for p, _ in wanted.values())})
-    _say(progress, f"verify: listing {len(projects)} projects at {registry.describe()}")
-    held = registry.list(projects)
+    _say(progress, f"verify: listing what {registry.describe()} holds")
+    held = registry.inventory({p.name for p, _ in wanted.values()})
     by_hash = {h.sha256: h for h in held.values()}
     found: list[Drift] = []
     locked_names: dict[str, str] = {}
@@ -570,6 +569,122 @@ def drift(
         found.append(Drift(kind, project, filename, item.sha256))
     found.sort(key=lambda d: (d.kind, d.filename))
     return VerifyReport(registry.describe(), len(wanted), len(held), tuple(found))
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneItem:
+    """A file the registry holds that no current lock needs, and what prune does with it."""
+
+    action: str
+    """``remove`` (removed, or would be in a dry run), ``retain`` (a lock of a recent commit
+    needs it) or ``keep`` (the registry deletes whole releases, and another file of this one
+    is needed)."""
+    package: NormalizedName
+    filename: str
+    sha256: str
+    reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneReport:
+    registry: str
+    applied: bool
+    removal: str
+    """What one deletion removes there: ``file``, ``release`` or ``none``."""
+    commits: int
+    """Commits of generated/ whose locks were kept."""
+    held: int
+    items: tuple[PruneItem, ...]
+
+    def of(self, action: str) -> tuple[PruneItem, ...]:
+        return tuple(i for i in self.items if i.action == action)
+
+
+def prune(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> PruneReport:
+    """Remove from the registry the files no lock needs, now or in the last
+    ``options.keep_commits`` commits of generated/ (a rollback keeps working). Only with
+    ``options.apply``; else says what would go."""
+    every = tuple(allowlist.config.targets)  # never only some: a file may serve another target
+    needed: dict[str, str] = {}
+    for target in every:
+        for package in current_lock(allowlist, target, options.output).packages:
+            for digest in package.hashes:
+                needed.setdefault(digest, f"the current lock of {target.name}")
+    generated = render.output_folder(allowlist, options.output)
+    retained = history.recent_locks(generated, options.keep_commits)
+    registry = adapters.registry()
+    _say(progress, f"prune: listing what {registry.describe()} holds")
+    held = registry.inventory()
+    items, removals = _prune_plan(held, needed, retained.hashes, registry.removal)
+    if options.apply and removals:
+        if registry.removal is Removal.NONE:
+            registry.remove(removals[0])  # raises: says the registry cannot and how to by hand
+        for number, files in enumerate(removals, 1):
+            names = ", ".join(h.filename for h in files)
+            _say(progress, f"prune: removing {number}/{len(removals)}: {names}")
+            registry.remove(files)
+    return PruneReport(
+        registry.describe(),
+        options.apply,
+        registry.removal.value,
+        len(retained.commits),
+        len(held),
+        tuple(items),
+    )
+
+
+def _prune_plan(
+    held: dict[str, Held], needed: dict[str, str], retained: dict[str, str], removal: Removal
+) -> tuple[list[PruneItem], list[list[Held]]]:
+    """What prune does with each file no current lock needs, and the deletions to make."""
+    by_release: dict[tuple[str, str], list[Held]] = {}
+    for item in held.values():
+        release = file_release(item.filename)
+        key = (str(release[0]), str(release[1])) if release else (item.filename, "")
+        by_release.setdefault(key, []).append(item)
+    items: list[PruneItem] = []
+    removals: list[list[Held]] = []
+    whole = removal is Removal.RELEASE
+    for (project, _version), files in sorted(by_release.items()):
+        unneeded = [h for h in files if h.sha256 not in needed]
+        going = [h for h in unneeded if h.sha256 not in retained]
+        for h in unneeded:
+            if h.sha256 in retained:
+                items.append(
+                    PruneItem(
+                        "retain",
+                        NormalizedName(project),
+                        h.filename,
+                        h.sha256,
+                        f"in {retained[h.sha256]}",
+                    )
+                )
+        if whole and going and len(going) < len(files):
+            # One deletion takes the whole release: never while another file of it is needed.
+            for h in going:
+                items.append(
+                    PruneItem(
+                        "keep",
+                        NormalizedName(project),
+                        h.filename,
+                        h.sha256,
+                        "the registry deletes whole releases, and other files of this one "
+                        "are still needed",
+                    )
+                )
+            continue
+        if going:
+            removals.append(going)
+            items.extend(
+                PruneItem("remove", NormalizedName(project), h.filename, h.sha256) for h in going
+            )
+    return items, removals
 
 
 def review_change(options: Options, head: Allowlist, adapters: Adapters) -> ReviewReport:

@@ -30,6 +30,16 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"<hidden>@{host}"))
 
 
+def with_credentials(url: str, credentials: tuple[str, str] | None) -> str:
+    """``url`` carrying ``credentials`` (quoted), as pip reads them from its environment:
+    for a child process's environment only, never an argument, a file or a message."""
+    if credentials is None:
+        return url
+    user, password = (urllib.parse.quote(c, safe="") for c in credentials)
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+
+
 def has_credentials(url: str) -> bool:
     try:
         parts = urllib.parse.urlsplit(url)

@@ -321,32 +321,10 @@ def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | 
             return None
         return RegistrySpec(kind=RegistryKind.HTTP, url=url.rstrip("/") + "/")
     if scheme == "artifact-registry":
-        pieces = rest.strip("/").split("/")
-        if len(pieces) != 3:
-            problems.add(
-                where,
-                f"'{shown}' must name LOCATION/PROJECT/REPOSITORY",
-                "write artifact-registry://europe-west1/my-project/python-approved",
-            )
+        found_names = _artifact_registry(rest, shown, where, problems)
+        if found_names is None:
             return None
-        location, project, repository = pieces
-        wrong = [
-            what
-            for what, value, pattern in (
-                ("location", location, _AR_LOCATION),
-                ("project", project, _AR_PROJECT),
-                ("repository", repository, _AR_REPOSITORY),
-            )
-            if not pattern.fullmatch(value)
-        ]
-        if wrong:
-            problems.add(
-                where,
-                f"'{shown}' has an invalid {' and '.join(wrong)}",
-                "use lower-case Google Cloud names, such as "
-                "artifact-registry://europe-west1/my-project/python-approved",
-            )
-            return None
+        location, project, repository = found_names
         return RegistrySpec(
             kind=RegistryKind.ARTIFACT_REGISTRY,
             url=url,
@@ -362,11 +340,47 @@ def _registry(record: Record, root: Path, problems: Problems) -> RegistrySpec | 
     return None
 
 
+def _artifact_registry(
+    rest: str, shown: str, where: Location, problems: Problems
+) -> tuple[str, str, str] | None:
+    """LOCATION, PROJECT and REPOSITORY of ``artifact-registry://REST``, each checked."""
+    pieces = rest.strip("/").split("/")
+    if len(pieces) != 3:
+        problems.add(
+            where,
+            f"'{shown}' must name LOCATION/PROJECT/REPOSITORY",
+            "write artifact-registry://europe-west1/my-project/python-approved",
+        )
+        return None
+    location, project, repository = pieces
+    wrong = [
+        what
+        for what, value, pattern in (
+            ("location", location, _AR_LOCATION),
+            ("project", project, _AR_PROJECT),
+            ("repository", repository, _AR_REPOSITORY),
+        )
+        if not pattern.fullmatch(value)
+    ]
+    if wrong:
+        problems.add(
+            where,
+            f"'{shown}' has an invalid {' and '.join(wrong)}",
+            "use lower-case Google Cloud names, such as "
+            "artifact-registry://europe-west1/my-project/python-approved",
+        )
+        return None
+    return location, project, repository
+
+
 def _registry_long(item: Record, problems: Problems) -> RegistrySpec | None:
     """``registry: {upload: URL, simple: URL}``: an http(s) registry whose two differ."""
-    urls = {}
+    urls: dict[str, str] = {}
     for key in ("upload", "simple"):
         url = item.text(key)
+        if url is None and key == "simple" and "upload" in urls:
+            urls[key] = urls["upload"] + "simple/"
+            continue
         if url is None:
             return None
         parts = split(url)
@@ -401,7 +415,12 @@ def _registry_long(item: Record, problems: Problems) -> RegistrySpec | None:
             "a registry serves its index and takes uploads on one host; name both on it",
         )
         return None
-    return RegistrySpec(kind=RegistryKind.HTTP, url=urls["upload"], simple=urls["simple"])
+    return RegistrySpec(
+        kind=RegistryKind.HTTP,
+        url=urls["upload"],
+        simple=urls["simple"],
+        server=item.text("server"),
+    )
 
 
 def _upstream(record: Record, problems: Problems) -> str | None:
@@ -417,6 +436,13 @@ def _upstream(record: Record, problems: Problems) -> str | None:
             "keyring, never files in the repository",
         )
         return None
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme == "artifact-registry":
+        # A remote repository of Artifact Registry: the pull-through cache a private pool
+        # with no internet reaches the public index through, with the same credentials.
+        if _artifact_registry(rest, url, where, problems) is None:
+            return None
+        return url.rstrip("/")
     parts = split(url)
     if (
         parts is None
@@ -426,8 +452,9 @@ def _upstream(record: Record, problems: Problems) -> str | None:
         problems.add(
             where,
             f"'{url}' is not an index URL",
-            "give the simple index URL (https://HOST/simple/), or null to use "
-            "pip's own configured index",
+            "give the simple index URL (https://HOST/simple/), an Artifact Registry "
+            "remote repository (artifact-registry://LOCATION/PROJECT/REPOSITORY), or null "
+            "to use pip's own configured index",
         )
         return None
     return url

@@ -32,6 +32,8 @@ class RegistrySpec:
     repository: str | None = None
     simple: str | None = None
     """The simple index, where the long form names it apart from the upload URL."""
+    server: str | None = None
+    """The long form's ``server`` (``pypiserver``, ``devpi``): whose deletion API to use."""
 
     @property
     def upload_url(self) -> str:

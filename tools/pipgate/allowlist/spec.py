@@ -196,7 +196,7 @@ LIMITS = MapSpec(
 REGISTRY = MapSpec(
     title="registry",
     description="A registry whose upload URL and simple index differ (devpi, Nexus, "
-    "Artifactory, GitLab, Gitea).",
+    "Artifactory, GitLab, Gitea), or whose kind pipgate must know to delete from it.",
     fields=(
         Field(
             "upload",
@@ -207,8 +207,16 @@ REGISTRY = MapSpec(
         Field(
             "simple",
             Kind.TEXT,
-            "The simple index consumers install from (devpi: https://HOST/USER/INDEX/+simple/).",
-            required=True,
+            "The simple index consumers install from (devpi: https://HOST/USER/INDEX/+simple/); "
+            "default: the upload URL followed by simple/.",
+        ),
+        Field(
+            "server",
+            Kind.TEXT,
+            "The server's kind, for 'pipgate prune --apply': pypiserver (its remove_pkg "
+            "action, a release at a time) or devpi (DELETE of a file). Others cannot delete "
+            "through pipgate.",
+            enum=("pypiserver", "devpi"),
         ),
     ),
 )
@@ -241,7 +249,8 @@ CONFIG = MapSpec(
             "registry",
             Kind.TEXT_OR_MAP,
             "file://DIR, https://HOST/PATH/ or artifact-registry://LOCATION/PROJECT/REPOSITORY; "
-            "or {upload: URL, simple: URL} where the two differ.",
+            "or {upload: URL, simple: URL, server: KIND} where the two differ or where "
+            "'pipgate prune' deletes.",
             required=True,
             children=REGISTRY,
         ),

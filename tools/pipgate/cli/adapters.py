@@ -23,11 +23,14 @@ from pipgate.pipeline import Adapters, memoized
 from pipgate.problems import display_path
 from pipgate.registry import (
     ArtifactRegistry,
+    Credentials,
     EnvironmentCredentials,
     FileRegistry,
+    GoogleCredentials,
     HttpRegistry,
     Registry,
 )
+from pipgate.registry.artifact_registry import repository_url
 
 
 def registry_for(spec: RegistrySpec) -> Registry:
@@ -37,6 +40,15 @@ def registry_for(spec: RegistrySpec) -> Registry:
     if spec.kind is RegistryKind.HTTP:
         return HttpRegistry(spec, EnvironmentCredentials(spec.url))
     return ArtifactRegistry(spec)
+
+
+def upstream_for(url: str | None) -> tuple[str | None, Credentials | None]:
+    """The upstream's simple index and what reading it takes: an Artifact Registry remote
+    repository is read with Google's application default credentials."""
+    if url is None or not url.startswith("artifact-registry://"):
+        return url, None
+    location, project, repository = url.split("://", 1)[1].strip("/").split("/")
+    return repository_url(location, project, repository) + "simple/", GoogleCredentials()
 
 
 @contextlib.contextmanager
@@ -68,8 +80,12 @@ def build(options: Options, allowlist: Allowlist) -> Adapters:
     registry = memoized(lambda: registry_for(config.registry))
     cache = FileCache(options.cache)
     policy = audit_policy(options, allowlist)
+    upstream, credentials = upstream_for(config.upstream)
     locker = PipToolsLocker(
-        config.upstream, registry=registry, file_hosts=config.upstream_file_hosts
+        upstream,
+        registry=registry,
+        file_hosts=config.upstream_file_hosts,
+        credentials=credentials,
     )
     return Adapters(
         locker=locker,

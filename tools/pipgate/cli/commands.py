@@ -80,6 +80,10 @@ def cmd_verify(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.verify, options, presenter)
 
 
+def cmd_prune(options: Options, presenter: Presenter) -> int:
+    return _run(pipeline.prune, options, presenter)
+
+
 def cmd_bundle(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.bundle, options, presenter)
 

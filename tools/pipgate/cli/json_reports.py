@@ -17,6 +17,7 @@ from pipgate.pipeline import (
     CheckReport,
     DownloadSummary,
     LockReport,
+    PruneReport,
     RenderReport,
     ReviewReport,
     StepResult,
@@ -173,6 +174,30 @@ def verify_json(report: VerifyReport) -> dict[str, object]:
                 for d in report.of(kind)
             ]
             for kind in ("missing", "conflict", "extra")
+        },
+    }
+
+
+def prune_json(report: PruneReport) -> dict[str, object]:
+    return {
+        "command": "prune",
+        "ok": True,
+        "applied": report.applied,
+        "registry": report.registry,
+        "removal": report.removal,
+        "commits_kept": report.commits,
+        "held_files": report.held,
+        **{
+            key: [
+                {"package": i.package, "file": i.filename, "sha256": i.sha256}
+                | ({"reason": i.reason} if i.reason else {})
+                for i in report.of(action)
+            ]
+            for key, action in (
+                ("removed" if report.applied else "would_remove", "remove"),
+                ("retained", "retain"),
+                ("kept", "keep"),
+            )
         },
     }
 

@@ -35,6 +35,8 @@ def from_args(args: argparse.Namespace) -> Options:
         force=bool(given("force", False)),
         verify=bool(given("verify", False)),
         dry_run=bool(given("dry_run", False)),
+        apply=bool(given("apply", False)),
+        keep_commits=int(given("keep_commits", 10)),
         retry_backoff=float(os.environ.get("PIPGATE_RETRY_BACKOFF") or 1.0),
         base=str(given("base")) if given("base") else None,
         report=_path(given("report")),

@@ -29,6 +29,12 @@ def _with_options(command: Command) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of commits: {value[:40]!r}")
+    return int(value)
+
+
 class _Groups:
     """The option groups commands share, each a parent parser."""
 
@@ -146,6 +152,29 @@ def register_files(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None
         "compare what the registry holds with every lock: missing, conflicting and extra "
         "files (exit 1 on drift)",
         parents,
+    )
+    prune = _add(
+        sub,
+        "prune",
+        commands.cmd_prune,
+        "remove from the registry the files no lock needs, now or in the last commits of "
+        "generated/ (a dry run unless --apply)",
+        parents,
+    )
+    action = prune.add_mutually_exclusive_group()
+    action.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say what would be removed, remove nothing (the default)",
+    )
+    action.add_argument("--apply", action="store_true", help="remove the files")
+    prune.add_argument(
+        "--keep-commits",
+        type=_count,
+        default=10,
+        metavar="N",
+        help="keep what the locks of the last N commits of generated/ need, so a rollback "
+        "still installs (default: 10; 0 keeps only what the current locks need)",
     )
     render = _add(
         sub,

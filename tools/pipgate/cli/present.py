@@ -23,6 +23,7 @@ from pipgate.cli.json_reports import (
     download_json,
     emit_json,
     lock_json,
+    prune_json,
     render_json,
     review_json,
     summary,
@@ -38,6 +39,7 @@ from pipgate.cli.text_reports import (
     download_text,
     lock_text,
     progress,
+    prune_text,
     render_text,
     review_text,
     say,
@@ -53,6 +55,7 @@ from pipgate.pipeline import (
     CheckReport,
     DownloadSummary,
     LockReport,
+    PruneReport,
     RenderReport,
     ReviewReport,
     StepResult,
@@ -78,6 +81,7 @@ _JSON = {
     ReviewReport: review_json,
     SyncReport: sync_json,
     VerifyReport: verify_json,
+    PruneReport: prune_json,
 }
 _TEXT = {
     LockReport: lock_text,
@@ -90,6 +94,7 @@ _TEXT = {
     ReviewReport: review_text,
     SyncReport: sync_text,
     VerifyReport: verify_text,
+    PruneReport: prune_text,
 }
 
 

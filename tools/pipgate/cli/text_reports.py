@@ -15,6 +15,7 @@ from pipgate.pipeline import (
     CheckReport,
     DownloadSummary,
     LockReport,
+    PruneReport,
     RenderReport,
     ReviewReport,
     StepStatus,
@@ -208,6 +209,24 @@ def verify_text(report: VerifyReport, out: TextIO) -> None:
             if report.in_step
             else ", ".join(f"{len(report.of(k))} {k}" for k in ("missing", "conflict", "extra"))
         ),
+        file=out,
+    )
+
+
+def prune_text(report: PruneReport, out: TextIO) -> None:
+    verb = "removed" if report.applied else "would remove"
+    for item in report.items:
+        shown = {"remove": verb, "retain": "retained", "keep": "kept"}[item.action]
+        reason = f" ({item.reason})" if item.reason else ""
+        say(f"{shown}: {item.filename}{reason}", file=out)
+    going = len(report.of("remove"))
+    tail = ""
+    if going and not report.applied:
+        tail = "; run with --apply to remove them"
+    say(
+        f"{report.registry}: {report.held} files held; {verb} {going}, retained "
+        f"{len(report.of('retain'))} for the last {report.commits} commits of generated/, "
+        f"kept {len(report.of('keep'))}{tail}",
         file=out,
     )
 

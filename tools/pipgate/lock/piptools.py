@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from pipgate.allowlist import PackageEntry, Target
-from pipgate.http import Origins
+from pipgate.http import Credentials, Origins
 from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import (
     Locker,
@@ -32,6 +32,7 @@ from pipgate.problems import Problem
 from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment
 from pipgate.toolenv import pip_compile_command
+from pipgate.urls import with_credentials
 
 _OUT_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)\s*(?P<rest>.*)$")
 _REQ_LINE = re.compile(r"-r \S*requirements\.in \(line (?P<line>[0-9]+)\)")
@@ -45,8 +46,12 @@ class PipToolsLocker(Locker):
         upstream: str | None,
         registry: Callable[[], Registry] | None = None,
         file_hosts: tuple[str, ...] = (),
+        credentials: Credentials | None = None,
     ) -> None:
         self.upstream = upstream
+        self.credentials = credentials
+        """What reading the upstream takes (an Artifact Registry remote repository): its URL
+        then goes to pip-compile in its environment, with them, never on its command line."""
         self.file_hosts = file_hosts
         self._registry_factory = registry
         self._registry: Registry | None = None
@@ -75,6 +80,8 @@ class PipToolsLocker(Locker):
         # With an upstream, pip's own configuration (extra indexes, find-links) must not
         # add sources; without one, pip's configuration is the source.
         env = tool_environment(isolate_pip=self.upstream is not None)
+        if self.upstream and self.credentials is not None:
+            env["PIP_INDEX_URL"] = with_credentials(self.upstream, self.credentials.get())
         if any(e.internal for e in entries):
             # Internal packages resolve from the private registry. Its URL may carry a
             # credential, so it goes in the child's environment, never on its command line.
@@ -87,7 +94,9 @@ class PipToolsLocker(Locker):
         return [s.url for s in sources[1:] if not s.find_links]
 
     def _index_args(self) -> list[str]:
-        return ["--index-url", self.upstream] if self.upstream else []
+        if self.upstream and self.credentials is None:
+            return ["--index-url", self.upstream]
+        return []
 
     def cannot_lock(self, target: Target) -> str | None:
         """pip-compile resolves environment markers for this machine: a target for
@@ -104,7 +113,8 @@ class PipToolsLocker(Locker):
 
     def sources(self, target: Target) -> tuple[Source, ...]:
         if self.upstream:
-            return (Source(self.upstream, origins=Origins(allowed=self.file_hosts)),)
+            origins = Origins(allowed=self.file_hosts)
+            return (Source(self.upstream, origins=origins, credentials=self.credentials),)
         return pip_sources(pip_compile_command(target.python)[0])
 
     def resolve(self, request: Request) -> list[Pin]:

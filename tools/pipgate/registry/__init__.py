@@ -17,6 +17,8 @@ from pipgate.registry.interface import (
     Registry,
     RegistryConflictError,
     RegistryError,
+    Removal,
+    RemovalUnsupportedError,
     UploadRefusedError,
 )
 
@@ -33,6 +35,8 @@ __all__ = [
     "Registry",
     "RegistryConflictError",
     "RegistryError",
+    "Removal",
+    "RemovalUnsupportedError",
     "UploadRefusedError",
     "legacy_upload_fields",
     "twine_refuses",

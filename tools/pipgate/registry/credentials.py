@@ -15,6 +15,7 @@ import os
 import threading
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 from pipgate.errors import InputError
 from pipgate.http import client
@@ -75,19 +76,28 @@ class GoogleCredentials(Credentials):
     SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
     def __init__(self) -> None:
-        # google-auth is imported only for Artifact Registry, where it is needed.
-        import google.auth  # noqa: PLC0415
-        import google.auth.exceptions  # noqa: PLC0415
-
-        try:
-            self.credentials, _ = google.auth.default(scopes=list(self.SCOPES))
-        except google.auth.exceptions.DefaultCredentialsError as exc:
-            raise InputError(
-                f"no Google application default credentials: {exc}",
-                hint="on Cloud Build the service account provides them; elsewhere run "
-                "'gcloud auth application-default login' or set GOOGLE_APPLICATION_CREDENTIALS",
-            ) from None
+        self._found: Any = None
         self._lock = threading.Lock()
+
+    @property
+    def credentials(self) -> Any:  # noqa: ANN401 - google-auth's credentials, untyped
+        """google-auth's credentials, looked up on first use (a command that never reaches
+        Artifact Registry never needs them)."""
+        if self._found is None:
+            # google-auth is imported only for Artifact Registry, where it is needed.
+            import google.auth  # noqa: PLC0415
+            import google.auth.exceptions  # noqa: PLC0415
+
+            try:
+                self._found, _ = google.auth.default(scopes=list(self.SCOPES))
+            except google.auth.exceptions.DefaultCredentialsError as exc:
+                raise InputError(
+                    f"no Google application default credentials: {exc}",
+                    hint="on Cloud Build the service account provides them; elsewhere run "
+                    "'gcloud auth application-default login' or set "
+                    "GOOGLE_APPLICATION_CREDENTIALS",
+                ) from None
+        return self._found
 
     def _expiring(self) -> bool:
         expiry = getattr(self.credentials, "expiry", None)
@@ -104,7 +114,7 @@ class GoogleCredentials(Credentials):
         with self._lock:
             try:
                 request = google.auth.transport.requests.Request(session=client().session)
-                self.credentials.refresh(request)  # type: ignore[no-untyped-call]
+                self.credentials.refresh(request)
             except google.auth.exceptions.GoogleAuthError as exc:
                 raise RegistryError(
                     f"cannot get an access token: {type(exc).__name__}",

@@ -13,7 +13,7 @@ import html
 import shutil
 import threading
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipgate import index
@@ -26,6 +26,7 @@ from pipgate.registry.interface import (
     Registry,
     RegistryConflictError,
     RegistryError,
+    Removal,
     UploadRefusedError,
 )
 
@@ -95,6 +96,31 @@ class FileRegistry(Registry):
                 handle.write(chunk)
         return digest.hexdigest()
 
+    @property
+    def removal(self) -> Removal:
+        return Removal.FILE
+
+    def remove(self, files: Sequence[Held]) -> None:
+        """Delete each file and rewrite its project's page (and the root page) at once,
+        under the lock every writer shares."""
+        projects = set()
+        with self._lock, locked(self.root / ".pages.lock"):
+            for held in files:
+                release = file_release(held.filename)
+                if not index.safe_filename(held.filename) or release is None:
+                    raise RegistryError(f"not a file name: {held.filename[:200]!r}")
+                path = self.root / "files" / held.filename
+                if path.is_file() and sha256_of(path) != held.sha256:
+                    raise RegistryConflictError(
+                        f"{held.filename} changed since it was listed; not deleted",
+                        hint="run again: what the registry holds now is listed afresh",
+                    )
+                path.unlink(missing_ok=True)
+                projects.add(release[0])
+            for project in sorted(projects):
+                self._write_project_page(project)
+            self._write_root_page()
+
     def upload(self, path: Path, sha256: str) -> None:
         release = file_release(path.name)
         if release is None:
@@ -130,6 +156,7 @@ class FileRegistry(Registry):
 
     def _write_project_page(self, project: str) -> None:
         entries = []
+        folder = self.root / "simple" / project
         for item in sorted((self.root / "files").iterdir()):
             release = file_release(item.name)
             if item.name.startswith(".") or release is None or release[0] != project:
@@ -138,16 +165,23 @@ class FileRegistry(Registry):
             attribute = f' data-requires-python="{html.escape(requires)}"' if requires else ""
             href = f"../../files/{urllib.parse.quote(item.name)}#sha256={sha256_of(item)}"
             entries.append(f'    <a href="{href}"{attribute}>{html.escape(item.name)}</a><br>')
+        if not entries:
+            # The last file of the project is gone: so is its page, and its root link.
+            (folder / "index.html").unlink(missing_ok=True)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+            return
         page = (
             '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" '
             f'content="1.0"><title>Links for {project}</title></head><body>\n'
             f"<h1>Links for {project}</h1>\n" + "\n".join(entries) + "\n</body></html>\n"
         )
-        write_atomic(self.root / "simple" / project / "index.html", page)
+        write_atomic(folder / "index.html", page)
 
     def _write_root_page(self) -> None:
         simple = self.root / "simple"
-        projects = sorted(p.name for p in simple.iterdir() if p.is_dir())
+        simple.mkdir(parents=True, exist_ok=True)
+        projects = sorted(p.name for p in simple.iterdir() if (p / "index.html").is_file())
         links = "\n".join(f'    <a href="{p}/">{p}</a><br>' for p in projects)
         page = (
             '<!DOCTYPE html>\n<html><head><meta name="pypi:repository-version" '

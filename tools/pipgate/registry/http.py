@@ -14,7 +14,7 @@ import re
 import sys
 import urllib.parse
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from packaging.metadata import ExceptionGroup, InvalidMetadata, Metadata, parse_email
@@ -25,9 +25,15 @@ from pipgate.distmeta import metadata_text
 from pipgate.http import Answer, HttpError, RedirectRefusedError, client
 from pipgate.names import NormalizedName, check_name, file_release, normalize
 from pipgate.registry.credentials import Credentials
-from pipgate.registry.interface import Held, Registry, RegistryError, UploadRefusedError
+from pipgate.registry.interface import (
+    Held,
+    Registry,
+    RegistryError,
+    Removal,
+    UploadRefusedError,
+)
 from pipgate.runner import ToolError, redact, run, tool_environment
-from pipgate.urls import origin, redact_url
+from pipgate.urls import origin, redact_url, with_credentials
 
 LIST_WORKERS = 8
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -83,12 +89,8 @@ class HttpRegistry(Registry):
         return self._upload_url
 
     def pip_index_url(self) -> str:
-        creds = self.credentials.get()
-        if creds is None:
-            return self.simple_url  # pip asks keyring itself
-        user, password = (urllib.parse.quote(c, safe="") for c in creds)
-        parts = urllib.parse.urlsplit(self.simple_url)
-        return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.netloc}"))
+        # Without a credential here, pip asks keyring itself.
+        return with_credentials(self.simple_url, self.credentials.get())
 
     def size(self, held: Held) -> int | None:
         if origin(held.url) != origin(self.simple_url):
@@ -107,6 +109,71 @@ class HttpRegistry(Registry):
             "folder; devpi: 'devpi remove NAME==VERSION'; Nexus, Artifactory, GitLab: the "
             "package's page or API)"
         )
+
+    @property
+    def removal(self) -> Removal:
+        return {"devpi": Removal.FILE, "pypiserver": Removal.RELEASE}.get(
+            self.spec.server or "", Removal.NONE
+        )
+
+    def remove(self, files: Sequence[Held]) -> None:
+        if self.removal is Removal.FILE:
+            for held in files:
+                self._delete_file(held)
+        elif self.removal is Removal.RELEASE and files:
+            self._remove_release(files)
+        else:
+            super().remove(files)
+
+    def _delete_file(self, held: Held) -> None:
+        """devpi: ``DELETE`` on the file's own URL (``/USER/INDEX/+f/...``)."""
+        if origin(held.url) != origin(self.simple_url) or "/+f/" not in held.url:
+            raise RegistryError(f"{held.filename} is not served by the devpi index; not deleted")
+        try:
+            answer = client().delete(held.url, credentials=self.credentials)
+        except HttpError as exc:
+            raise RegistryError(f"deleting {held.filename}: {exc.reason}") from None
+        if answer.status_code in (404, 410):
+            return  # already gone: what was asked holds
+        if answer.status_code == 403 and b"volatile" in answer.content:
+            raise RegistryError(
+                f"devpi refused to delete {held.filename}: the index is not volatile",
+                hint="a non-volatile index keeps every file by design; make it volatile for "
+                "the prune ('devpi index USER/INDEX volatile=True'), or delete by hand",
+            )
+        if answer.status_code >= 400:
+            raise RegistryError(
+                f"the registry answered HTTP {answer.status_code} to deleting {held.filename}",
+                hint="the user needs permission to delete from the index",
+            )
+
+    def _remove_release(self, files: Sequence[Held]) -> None:
+        """pypiserver: its ``remove_pkg`` action, which removes every file of a release."""
+        release = file_release(files[0].filename)
+        if release is None or any(file_release(h.filename) != release for h in files):
+            raise RegistryError("the files to remove are not of one release; nothing removed")
+        name, version = release
+        body = urllib.parse.urlencode(
+            {":action": "remove_pkg", "name": str(name), "version": str(version)}
+        )
+        try:
+            answer = client().post(
+                self.upload_url,
+                data=body.encode(),
+                credentials=self.credentials,
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+                seconds=self.timeout,
+            )
+        except HttpError as exc:
+            raise RegistryError(f"removing {name}=={version}: {exc.reason}") from None
+        if answer.status_code == 404:
+            return
+        if answer.status_code >= 400:
+            raise RegistryError(
+                f"the registry answered HTTP {answer.status_code} to removing {name}=={version}",
+                hint="pypiserver removes with the credentials that upload ('-a update' and "
+                "its password file)",
+            )
 
     def fetch(self, held: Held, target: Path) -> str:
         if origin(held.url) != origin(self.simple_url):

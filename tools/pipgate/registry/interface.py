@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Iterable
+import enum
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pipgate.allowlist import RegistrySpec
@@ -34,12 +35,30 @@ class UploadRefusedError(RegistryError):
     """An upload was refused for a reason retrying cannot fix."""
 
 
+class RemovalUnsupportedError(InputError):
+    """The registry offers pipgate no way to delete files (exit 2)."""
+
+
+class Removal(enum.Enum):
+    """What one deletion removes on a registry."""
+
+    NONE = "none"
+    """The registry cannot delete through an API pipgate speaks."""
+    FILE = "file"
+    """One file at a time (the embedded registry, devpi)."""
+    RELEASE = "release"
+    """A release, every file of it at once (pypiserver, Artifact Registry)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Held:
     filename: str
     sha256: str
     url: str = ""
     """Where the registry serves the file (without credentials)."""
+    owner: str = ""
+    """The registry's own name of the release the file belongs to, where its API has one
+    (Artifact Registry: ``projects/P/locations/L/repositories/R/packages/N/versions/V``)."""
 
 
 class Registry(abc.ABC):
@@ -67,6 +86,23 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def fetch(self, held: Held, target: Path) -> str:
         """Stream one file the registry holds to ``target``; its sha256."""
+
+    def inventory(self, also: Iterable[NormalizedName] = ()) -> dict[str, Held]:
+        """Every file the registry holds, by file name: the projects its root page names
+        and ``also`` (the locked ones), listed; a backend with a listing API overrides it."""
+        return self.list(sorted({*self.projects(), *also}))
+
+    @property
+    def removal(self) -> Removal:
+        """What :meth:`remove` removes at once; ``Removal.NONE`` when it cannot."""
+        return Removal.NONE
+
+    def remove(self, files: Sequence[Held]) -> None:
+        """Delete ``files``: with ``Removal.RELEASE``, they are every file the registry holds
+        of one release. Raises RegistryError when the registry refuses."""
+        raise RemovalUnsupportedError(
+            f"pipgate cannot delete files from {self.describe()}", hint=self.removal_hint
+        )
 
     def check_usable(self) -> None:  # noqa: B027 - a hook: most registries are always usable
         """Raise when this registry cannot be the private registry (the wrong kind of
