@@ -89,6 +89,8 @@ class StandIn:
         self.can_delete = True
         """False: the token's account lacks artifactregistry.versions.delete (HTTP 403)."""
         self.operations: dict[str, bool] = {}
+        self.files_answers: list[bytes] = []
+        """Raw answers of files.list, one per call, instead of the real listing (hostile)."""
         self.lock = threading.Lock()
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
@@ -405,6 +407,9 @@ class StandIn:
             def _rest(self, parts: list[str], query: dict[str, list[str]]) -> None:
                 # /v1/projects/P/locations/L/repositories/R/files: files.list
                 if len(parts) == 8 and parts[0] == "v1" and parts[7] == "files":
+                    if stand_in.files_answers:
+                        self._reply(200, stand_in.files_answers.pop(0), "application/json")
+                        return
                     self._json(200, stand_in._files_page("/".join(parts[1:7]), query))
                     return
                 # /v1/projects/P/locations/L/operations/ID: operations.get

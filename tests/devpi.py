@@ -14,6 +14,8 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -61,6 +63,54 @@ def _request(
         request.add_header("X-Devpi-Auth", base64.b64encode(f"{USER}:{auth}".encode()).decode())
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read()))
+
+
+def _token(origin: str) -> str:
+    login = _request(origin, "POST", "/+login", {"user": USER, "password": PASSWORD})
+    result = login["result"]
+    assert isinstance(result, dict)
+    return str(result["password"])
+
+
+def set_volatile(server: Devpi, volatile: bool) -> None:
+    """Whether the index lets files be deleted (devpi's own switch, as an admin sets it)."""
+    _request(
+        server.origin,
+        "PATCH",
+        f"/{USER}/{INDEX}",
+        ["volatile=" + ("True" if volatile else "False")],
+        auth=_token(server.origin),
+    )
+
+
+def delete_file(server: Devpi, url: str) -> None:
+    """Delete one file behind pipgate's back, with devpi's own API (``?force``)."""
+    request = urllib.request.Request(url + "?force", method="DELETE")
+    request.add_header(
+        "X-Devpi-Auth",
+        base64.b64encode(f"{USER}:{_token(server.origin)}".encode()).decode(),
+    )
+    request.add_header("Accept", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+
+
+def file_urls(server: Devpi, project: str) -> dict[str, str]:
+    """The files the index's simple page lists for ``project``: name -> URL."""
+    import re
+
+    try:
+        with urllib.request.urlopen(f"{server.simple}{project}/", timeout=30) as response:
+            page = response.read().decode()
+    except urllib.error.HTTPError as error:
+        error.close()
+        if error.code == 404:
+            return {}
+        raise
+    found = {}
+    for href, name in re.findall(r'<a href="([^"#]+)[^"]*"[^>]*>([^<]+)</a>', page):
+        found[name] = urllib.parse.urljoin(f"{server.simple}{project}/", href)
+    return found
 
 
 def start_devpi(folder: Path) -> Devpi:

@@ -354,9 +354,11 @@ def start_pypiserver(
     username: str | None = None,
     password: str | None = None,
     fallback: str | None = None,
+    authenticate: str = "update,download,list",
 ) -> Server:
     """pypiserver on 127.0.0.1 at a free port, serving ``packages``; with ``fallback``, as it
-    starts by default: a project it lacks is redirected there (never to a public index)."""
+    starts by default: a project it lacks is redirected there (never to a public index).
+    With ``htpasswd``, the actions in ``authenticate`` need its password."""
     port = free_port()
     args = [
         sys.executable,
@@ -374,7 +376,7 @@ def start_pypiserver(
     if htpasswd is None:
         args += ["-a", ".", "-P", "."]
     else:
-        args += ["-a", "update,download,list", "-P", str(htpasswd)]
+        args += ["-a", authenticate, "-P", str(htpasswd)]
     args.append(str(packages))
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"pypiserver-{port}.log"

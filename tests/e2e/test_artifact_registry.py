@@ -7,15 +7,20 @@ short-lived tokens; the stand-in repository accepts only a current token.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pipgate.allowlist import RegistryKind, RegistrySpec
+from pipgate.registry import ArtifactRegistry, Credentials, RegistryError
 from tests.artifact_registry import StandIn
 from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
 from tests.universe import Server
@@ -174,7 +179,7 @@ def test_a_hostile_answer_about_the_repository_is_refused(
 # -- verify and prune through the REST API, a remote repository as upstream ---------------------
 
 
-def pipgate_json(*args: str) -> tuple[int, dict[str, object], str]:
+def pipgate_json(*args: str) -> tuple[int, dict[str, Any], str]:
     result = run_pipgate(*args, "--format", "json")
     try:
         document = json.loads(result.stdout)
@@ -212,7 +217,7 @@ def test_verify_lists_the_repository_through_the_files_api(
     (stand_in.files / gone).unlink()
     code, report, said = pipgate_json("verify", "--allowlist", str(allowlist.path))
     assert code == 1, said
-    assert [m["file"] for m in report["missing"]] == [gone]  # type: ignore[union-attr, index]
+    assert [m["file"] for m in report["missing"]] == [gone]
 
 
 def test_prune_deletes_unneeded_versions_through_the_api(
@@ -226,7 +231,7 @@ def test_prune_deletes_unneeded_versions_through_the_api(
     args = ("prune", "--allowlist", str(allowlist.path), "--keep-commits", "0")
     code, dry, said = pipgate_json(*args)
     assert code == 0, said
-    going = sorted(i["file"] for i in dry["would_remove"])  # type: ignore[union-attr, index]
+    going = sorted(i["file"] for i in dry["would_remove"])
     assert going and all(n.startswith("chain_") for n in going)
     assert sorted(p.name for p in stand_in.files.iterdir()) == before  # a dry run deletes nothing
     stand_in.can_delete = False
@@ -236,7 +241,7 @@ def test_prune_deletes_unneeded_versions_through_the_api(
     stand_in.can_delete = True
     code, applied, said = pipgate_json(*args, "--apply")
     assert code == 0, said
-    assert sorted(i["file"] for i in applied["removed"]) == going  # type: ignore[union-attr, index]
+    assert sorted(i["file"] for i in applied["removed"]) == going
     assert sorted(p.name for p in stand_in.files.iterdir()) == sorted(set(before) - set(going))
     code, report, said = pipgate_json("verify", "--allowlist", str(allowlist.path))
     assert code == 0 and report["extra"] == [], said
@@ -272,3 +277,112 @@ def test_a_remote_repository_is_the_upstream_with_a_token(
     written = [p for p in (allowlist.path.parent).rglob("*") if p.is_file()]
     assert not any("ya29." in p.read_text(errors="replace") for p in written)
     assert "ya29." not in result.stdout + result.stderr
+
+
+PARENT = "projects/test-project/locations/europe-west1/repositories/approved"
+GOOD_HASH = {"type": "SHA256", "value": base64.b64encode(b"\x01" * 32).decode()}
+
+
+def listing(*files: dict[str, object], token: str | None = None) -> bytes:
+    document: dict[str, object] = {"files": list(files)}
+    if token is not None:
+        document["nextPageToken"] = token
+    return json.dumps(document).encode()
+
+
+def entry(file_id: str, *hashes: dict[str, str]) -> dict[str, object]:
+    return {"name": f"{PARENT}/files/{file_id}", "hashes": list(hashes or (GOOD_HASH,))}
+
+
+class FixedToken(Credentials):
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get(self) -> tuple[str, str]:
+        return "oauth2accesstoken", self.token
+
+    def refresh(self) -> None:
+        return
+
+
+@pytest.mark.parametrize(
+    ("answers", "said"),
+    [
+        ([b"<html>a captive portal</html>"], "did not answer a JSON object"),
+        ([b'{"files": {"a": 1}}'], "'files' is not a list"),
+        ([listing(entry("..%2F..%2Fetc%2Fpasswd"))], "names no wheel or sdist"),
+        ([listing(entry("a-1.0-py3-none-any.whl%00.sh"))], "names no wheel or sdist"),
+        (
+            [listing({"name": "projects/other/locations/x/repositories/y/files/a-1.0.tar.gz"})],
+            "another repository",
+        ),
+        (
+            [listing(entry("a-1.0.tar.gz", {"type": "SHA256", "value": "not base64!"}))],
+            "no single sha256",
+        ),
+        (
+            [listing(entry("a-1.0.tar.gz", {"type": "SHA256", "value": "AAAA"}))],
+            "no single sha256",
+        ),
+        ([listing(entry("a-1.0.tar.gz", GOOD_HASH, GOOD_HASH))], "no single sha256"),
+        ([listing(entry("a-1.0.tar.gz", {"type": "MD5", "value": "AAAA"}))], "no single sha256"),
+        ([listing(token="t1"), listing(token="t1")], "repeats a page token"),
+        ([json.dumps({"files": [], "nextPageToken": 7}).encode()], "not text"),
+    ],
+    ids=[
+        "not-json",
+        "files-not-a-list",
+        "path-traversal",
+        "nul-in-name",
+        "another-repository",
+        "hash-not-base64",
+        "hash-too-short",
+        "two-sha256",
+        "md5-only",
+        "endless-pages",
+        "token-not-text",
+    ],
+)
+def test_a_hostile_files_listing_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answers: list[bytes], said: str
+) -> None:
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    token = str(stand_in._issue()["access_token"])
+    stand_in.files_answers = list(answers)
+    spec = RegistrySpec(
+        kind=RegistryKind.ARTIFACT_REGISTRY,
+        url=REGISTRY,
+        location="europe-west1",
+        project="test-project",
+        repository="approved",
+    )
+    try:
+        with pytest.raises(RegistryError) as raised:
+            ArtifactRegistry(spec, FixedToken(token)).inventory()
+    finally:
+        stand_in.stop()
+    assert said in raised.value.message
+    assert token not in raised.value.message
+
+
+def test_a_clean_listing_gives_each_file_its_hash_and_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    token = str(stand_in._issue()["access_token"])
+    digest = hashlib.sha256(b"wheel bytes").hexdigest()
+    (stand_in.files / "Cycle_X-1.0-py3-none-any.whl").write_bytes(b"wheel bytes")
+    spec = RegistrySpec(
+        kind=RegistryKind.ARTIFACT_REGISTRY,
+        url=REGISTRY,
+        location="europe-west1",
+        project="test-project",
+        repository="approved",
+    )
+    try:
+        held = ArtifactRegistry(spec, FixedToken(token)).inventory()
+    finally:
+        stand_in.stop()
+    [(name, item)] = held.items()
+    assert name == "Cycle_X-1.0-py3-none-any.whl" and item.sha256 == digest
+    assert item.owner == f"{PARENT}/packages/cycle-x/versions/1.0"

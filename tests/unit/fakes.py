@@ -32,7 +32,7 @@ from pipgate.index import Source as IndexSource
 from pipgate.lock import Lock, Locker, Pin, Request, read_lock
 from pipgate.names import NormalizedName, Version, file_release, normalize
 from pipgate.pipeline import Adapters, memoized
-from pipgate.registry import Held, Registry, RegistryError
+from pipgate.registry import Held, Registry, RegistryError, Removal
 from tests.universe import Dist, build_wheel
 
 
@@ -137,6 +137,11 @@ class MemoryRegistry(Registry):
         """Accept every upload and keep nothing (a registry that lies)."""
         self.lists = 0
         self.uploads = 0
+        self.unit = Removal.FILE
+        """What one deletion removes."""
+        self.ignore_removals = False
+        """Accept every deletion and keep the files (a registry that lies)."""
+        self.removed: list[list[str]] = []
 
     @property
     def simple_url(self) -> str:
@@ -162,6 +167,24 @@ class MemoryRegistry(Registry):
             raise RegistryError(f"uploading {path.name}: injected fault")
         if not self.lose_uploads:
             self.files[path.name] = (sha256, path.read_bytes())
+
+    @property
+    def removal(self) -> Removal:
+        return self.unit
+
+    def remove(self, files: Sequence[Held]) -> None:
+        if self.unit is Removal.NONE:
+            super().remove(files)
+        names = [h.filename for h in files]
+        if self.unit is Removal.RELEASE:
+            release = {file_release(n) for n in names}
+            assert len(release) == 1
+            # Like pypiserver and Artifact Registry: the whole release goes.
+            names = [n for n in self.files if file_release(n) in release]
+        self.removed.append(sorted(names))
+        if not self.ignore_removals:
+            for name in names:
+                self.files.pop(name, None)
 
     def fetch(self, held: Held, target: Path) -> str:
         digest, data = self.files[held.filename]

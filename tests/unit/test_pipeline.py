@@ -15,9 +15,11 @@ import pytest
 
 from pipgate import pipeline
 from pipgate.errors import ExitCode
+from pipgate.history import HistoryError
 from pipgate.lock import LockPolicyError, read_lock
 from pipgate.options import Options
 from pipgate.pipeline import SyncReport
+from pipgate.registry import RegistryError, Removal, RemovalUnsupportedError
 from tests.unit.fakes import World, make_world
 from tests.universe import Dist
 
@@ -245,3 +247,82 @@ def test_the_policy_hashes_each_unhashed_locked_file_once(
     assert sorted(checked) == sorted(
         2 * ["zq_dep-2.0-py3-none-any.whl", "zq_top-1.0-py3-none-any.whl"]
     )
+
+
+def prune(world: World, **changes: object) -> pipeline.PruneReport:
+    allowlist = world.allowlist()
+    chosen = options(world, keep_commits=0, **changes)
+    return pipeline.prune(chosen, allowlist, world.adapters(), allowlist.config.targets)
+
+
+def with_extras(world: World) -> dict[str, str]:
+    """A synced world whose registry also holds a file of a locked release that no lock
+    needs (another platform's wheel) and a release nobody needs."""
+    sync(world)
+    world.registry.files["zq_dep-2.0-py3-none-win_amd64.whl"] = ("d" * 64, b"windows")
+    world.registry.files["zq_old-0.1-py3-none-any.whl"] = ("e" * 64, b"nobody needs it")
+    return {name: digest for name, (digest, _) in world.registry.files.items()}
+
+
+def test_prune_is_a_dry_run_unless_applied(world: World) -> None:
+    held = with_extras(world)
+    report = prune(world)
+    assert not report.applied
+    assert [i.filename for i in report.of("remove")] == [
+        "zq_dep-2.0-py3-none-win_amd64.whl",
+        "zq_old-0.1-py3-none-any.whl",
+    ]
+    assert world.registry.removed == [] and set(world.registry.files) == set(held)
+
+
+def test_prune_removes_single_files_where_the_registry_can(world: World) -> None:
+    held = with_extras(world)
+    report = prune(world, apply=True)
+    assert report.applied and len(report.of("remove")) == 2
+    left = set(held) - {"zq_dep-2.0-py3-none-win_amd64.whl", "zq_old-0.1-py3-none-any.whl"}
+    assert set(world.registry.files) == left
+    assert verify(world).in_step  # every locked file is still there, nothing extra
+
+
+def test_prune_never_takes_a_needed_file_with_a_whole_release(world: World) -> None:
+    held = with_extras(world)
+    world.registry.unit = Removal.RELEASE
+    report = prune(world, apply=True)
+    # Deleting zq-dep 2.0's unneeded wheel would take its needed one along: it is kept.
+    assert [(i.filename, i.action) for i in report.items] == [
+        ("zq_dep-2.0-py3-none-win_amd64.whl", "keep"),
+        ("zq_old-0.1-py3-none-any.whl", "remove"),
+    ]
+    assert world.registry.removed == [["zq_old-0.1-py3-none-any.whl"]]
+    assert set(world.registry.files) == set(held) - {"zq_old-0.1-py3-none-any.whl"}
+
+
+def test_prune_on_a_registry_that_cannot_delete_says_so_and_deletes_nothing(
+    world: World,
+) -> None:
+    held = with_extras(world)
+    world.registry.unit = Removal.NONE
+    assert len(prune(world).of("remove")) == 2  # the dry run still says what would go
+    with pytest.raises(RemovalUnsupportedError) as raised:
+        prune(world, apply=True)
+    assert raised.value.exit_code is ExitCode.BAD_INPUT
+    assert set(world.registry.files) == set(held)
+
+
+def test_prune_does_not_trust_a_registry_that_says_it_deleted(world: World) -> None:
+    with_extras(world)
+    world.registry.ignore_removals = True
+    with pytest.raises(RegistryError, match=r"still holds zq_dep-2\.0-py3-none-win_amd64\.whl"):
+        prune(world, apply=True)
+
+
+def test_prune_with_retention_needs_a_history(world: World) -> None:
+    with_extras(world)
+    allowlist = world.allowlist()
+    with pytest.raises(HistoryError) as raised:
+        pipeline.prune(
+            options(world, apply=True), allowlist, world.adapters(), allowlist.config.targets
+        )
+    assert raised.value.exit_code is ExitCode.BAD_INPUT
+    assert "--keep-commits 0" in (raised.value.hint or "")
+    assert world.registry.removed == []

@@ -51,7 +51,7 @@ from pipgate.names import NormalizedName, file_release
 from pipgate.options import Options
 from pipgate.problems import display_path
 from pipgate.publish import PublishReport, publish
-from pipgate.registry import Held, Registry, Removal
+from pipgate.registry import Held, Registry, RegistryError, Removal
 
 Progress = Callable[[str], None]
 Step = Callable[["Options", Allowlist, "Adapters", Sequence[Target], Progress | None], object]
@@ -629,6 +629,15 @@ def prune(
             names = ", ".join(h.filename for h in files)
             _say(progress, f"prune: removing {number}/{len(removals)}: {names}")
             registry.remove(files)
+        # What the registry says it did is not taken on trust: it is listed again.
+        after = registry.inventory()
+        still = sorted(h.filename for files in removals for h in files if h.filename in after)
+        if still:
+            raise RegistryError(
+                f"the registry accepted the deletion but still holds {', '.join(still[:5])}"
+                + (f" and {len(still) - 5} more" if len(still) > 5 else ""),
+                hint=registry.removal_hint,
+            )
     return PruneReport(
         registry.describe(),
         options.apply,

@@ -148,32 +148,32 @@ class HttpRegistry(Registry):
             )
 
     def _remove_release(self, files: Sequence[Held]) -> None:
-        """pypiserver: its ``remove_pkg`` action, which removes every file of a release."""
+        """pypiserver: its ``remove_pkg`` action, which removes every file of a release whose
+        name and version are spelled as given (as in the file names: ``cycle_x``, ``1.0``)."""
         release = file_release(files[0].filename)
         if release is None or any(file_release(h.filename) != release for h in files):
             raise RegistryError("the files to remove are not of one release; nothing removed")
-        name, version = release
-        body = urllib.parse.urlencode(
-            {":action": "remove_pkg", "name": str(name), "version": str(version)}
-        )
-        try:
-            answer = client().post(
-                self.upload_url,
-                data=body.encode(),
-                credentials=self.credentials,
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                seconds=self.timeout,
+        for name, version in sorted({_spelled(h.filename) for h in files}):
+            body = urllib.parse.urlencode(
+                {":action": "remove_pkg", "name": name, "version": version}
             )
-        except HttpError as exc:
-            raise RegistryError(f"removing {name}=={version}: {exc.reason}") from None
-        if answer.status_code == 404:
-            return
-        if answer.status_code >= 400:
-            raise RegistryError(
-                f"the registry answered HTTP {answer.status_code} to removing {name}=={version}",
-                hint="pypiserver removes with the credentials that upload ('-a update' and "
-                "its password file)",
-            )
+            try:
+                answer = client().post(
+                    self.upload_url,
+                    data=body.encode(),
+                    credentials=self.credentials,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"},
+                    seconds=self.timeout,
+                )
+            except HttpError as exc:
+                raise RegistryError(f"removing {name}=={version}: {exc.reason}") from None
+            if answer.status_code >= 400:
+                raise RegistryError(
+                    f"the registry answered HTTP {answer.status_code} to removing "
+                    f"{name}=={version}",
+                    hint="pypiserver removes with the credentials that upload ('-a update' "
+                    "and its password file)",
+                )
 
     def fetch(self, held: Held, target: Path) -> str:
         if origin(held.url) != origin(self.simple_url):
@@ -312,6 +312,16 @@ class HttpRegistry(Registry):
                 self.credentials.refresh()
                 continue
             raise RegistryError(f"twine could not upload {path.name}:\n{text.strip()[-800:]}")
+
+
+def _spelled(filename: str) -> tuple[str, str]:
+    """A file's name and version as its file name spells them (not normalised)."""
+    if filename.endswith(".whl"):
+        name, version = filename[:-4].split("-")[:2]
+        return name, version
+    stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+    name, _, version = stem.rpartition("-")
+    return name, version
 
 
 def twine_refuses(path: Path) -> str | None:
