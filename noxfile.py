@@ -7,6 +7,8 @@
     nox -s audit        audit the locks with pip-audit, failing closed
     nox -s download     fetch each target's files into the cache, hash-checked
     nox -s upload       upload what the registry lacks, then verify it by hash
+    nox -s verify       what the registry holds against every lock (drift)
+    nox -s prune        remove what no recent lock needs (dry run unless -- --apply)
     nox -s render       write pip.conf, uv.toml, install orders and offline installers
     nox -s review       the pull request's review report (-- --base REF)
 
@@ -168,6 +170,20 @@ def upload(session: nox.Session) -> None:
     """Upload what the registry lacks and verify it by hash (credentials from the environment)."""
     _install(session)
     session.run("pipgate", "upload", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def verify(session: nox.Session) -> None:
+    """Compare what the registry holds with every lock: missing, conflicting, extra files."""
+    _install(session)
+    session.run("pipgate", "verify", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def prune(session: nox.Session) -> None:
+    """Remove what no lock of the last commits needs (a dry run unless -- --apply)."""
+    _install(session)
+    session.run("pipgate", "prune", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -597,3 +597,57 @@ def test_a_registry_root_page_names_only_its_own_plain_projects(index: HostileIn
     spec = RegistrySpec(kind=RegistryKind.HTTP, url=index.origin + "/")
     registry = HttpRegistry(spec, EnvironmentCredentials(spec.url, {}))
     assert registry.projects() == ("zq-app",)
+
+
+def test_upstream_credentials_never_reach_a_file_host(
+    index: HostileIndex, wheels: Path, tmp_path: Path
+) -> None:
+    # An Artifact Registry remote repository as upstream is read with a token. A page that
+    # links a file on an allowed file host (a CDN) must not hand that host the token.
+    from typing import Any
+
+    from pipgate import index as index_module
+    from pipgate.http import Origins
+    from pipgate.names import normalize
+
+    class Token:
+        def get(self) -> tuple[str, str]:
+            return "oauth2accesstoken", "ya29.secret-token"
+
+        def refresh(self) -> None:
+            return
+
+    cdn = HostileIndex(wheels)
+    sent: list[str | None] = []
+    real = wheels / "zq_app-1.0-py3-none-any.whl"
+
+    def serve(request: Any) -> None:
+        sent.append(request.headers.get("Authorization"))
+        request.answer(200, real.read_bytes(), "application/octet-stream")
+
+    cdn.routes[f"/files/{real.name}"] = serve
+    page = json.dumps(
+        {
+            "meta": {"api-version": "1.1"},
+            "name": "zq-app",
+            "files": [index.entry(real, url=f"{cdn.origin}/files/{real.name}")],
+        }
+    ).encode()
+    to_upstream: list[str | None] = []
+
+    def serve_page(request: Any) -> None:
+        to_upstream.append(request.headers.get("Authorization"))
+        request.answer(200, page, "application/vnd.pypi.simple.v1+json")
+
+    index.routes["/simple/zq-app/"] = serve_page
+    source = index_module.Source(
+        index.url, origins=Origins(allowed=(cdn.origin,)), credentials=Token()
+    )
+    try:
+        [listed] = index_module.project_files(source, normalize("zq-app"))
+        digest = index_module.download(listed, tmp_path / real.name)
+    finally:
+        cdn.stop()
+    assert digest == sha256(real)
+    assert to_upstream and all((a or "").startswith("Basic ") for a in to_upstream)
+    assert sent == [None]

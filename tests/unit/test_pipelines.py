@@ -119,8 +119,13 @@ def test_read_only_pipelines_hold_no_secret_and_publish_nothing(name: str) -> No
     assert "availableSecrets" not in document
     text = " ".join(strings(document["steps"]))
     assert all("secretEnv" not in step for step in document["steps"])
-    for forbidden in ("upload", "sync", "commit-back", "git push", "GIT_TOKEN"):
+    for forbidden in ("upload", "sync", "prune", "commit-back", "git push", "GIT_TOKEN"):
         assert forbidden not in text, forbidden
+
+
+def test_the_daily_run_verifies_the_registry() -> None:
+    commands = [" ".join(step["args"]) for step in pipeline("reaudit")["steps"]]
+    assert any("nox -s verify" in c and "--apply" not in c for c in commands)
 
 
 def test_no_key_file_anywhere() -> None:
