@@ -16,6 +16,7 @@
     nox -s tests        the test suite, on every supported Python
     nox -s lint         ruff and mypy, strict
     nox -s schemas      regenerate the JSON Schemas of the allowlist files
+    nox -s toolenvs     regenerate the hashed pip-tools sets for other target Pythons
 
 Every session installs the tool with requirements/constraints.txt, so the
 versions tested are the versions pinned. Missing interpreters are an error,
@@ -222,6 +223,28 @@ def schemas(session: nox.Session) -> None:
     """Regenerate tools/pipgate/schemas/ from the allowlist spec."""
     _install(session)
     session.run("pipgate", "schema", "--output", "tools/pipgate/schemas")
+
+
+TOOLENV_PYTHONS = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def toolenvs(session: nox.Session) -> None:
+    """Regenerate tools/pipgate/data/toolenvs/pyX.Y.txt: for each Python, the newest
+    pip-tools that supports it and what it needs, every file hashed (uv resolves for each
+    Python without its interpreter, from its default index, or UV_DEFAULT_INDEX)."""
+    _install(session)
+    folder = Path("tools/pipgate/data/toolenvs")
+    wanted = session.create_tmp() + "/toolenv.in"
+    Path(wanted).write_text("pip-tools\npip\nsetuptools\nwheel\n")
+    for version in TOOLENV_PYTHONS:
+        session.run(
+            "uv", "pip", "compile", "--quiet", wanted,
+            "--python-version", version, "--python-platform", "linux",
+            "--generate-hashes", "--annotation-style", "line",
+            "--custom-compile-command", "nox -s toolenvs",
+            "--output-file", str(folder / f"py{version}.txt"),
+        )  # fmt: skip
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pipgate.pipconfig import pip_sources
 from tests.universe import (
     YANKED,
     Server,
@@ -39,8 +41,24 @@ def tool_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pipgate-cache")
 
 
+@functools.cache
+def machine_index() -> str:
+    """The index pip on this machine uses (its configuration as the run started): where the
+    pinned pip-tools for other Pythons' environments come from, as they would for a user
+    whose upstream is pip's own index. The tests' upstreams serve only the test universe."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in ORIGINAL_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        first = next(s for s in pip_sources(sys.executable) if not s.find_links)
+    return first.url
+
+
+ORIGINAL_ENVIRONMENT = dict(os.environ)
+
+
 def isolate(monkeypatch: pytest.MonkeyPatch, home: Path, tool_cache: Path) -> None:
     """No PIP_*, TWINE_*, PIPGATE_* setting or home-directory file of the developer leaks in."""
+    tool_index = machine_index()
     for name in list(os.environ):
         if name.startswith(("PIP_", "TWINE_", "PIPGATE_", "XDG_")):
             monkeypatch.delenv(name)
@@ -48,6 +66,7 @@ def isolate(monkeypatch: pytest.MonkeyPatch, home: Path, tool_cache: Path) -> No
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("PYTHONNOUSERSITE", "1")
     monkeypatch.setenv("PIPGATE_CACHE_DIR", str(tool_cache))
+    monkeypatch.setenv("PIPGATE_TOOL_INDEX", tool_index)
     # Retries back off 1 s, 2 s, 4 s... in real use; the fault tests need not wait that long.
     monkeypatch.setenv("PIPGATE_RETRY_BACKOFF", "0.05")
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from pipgate.allowlist.model import Target
 from pipgate.index import IndexFile
 from pipgate.lock import installable_files
+from pipgate.lock.select import python_allows
 from pipgate.names import PythonVersion, Version
 from pipgate.problems import Location
 
@@ -61,3 +62,11 @@ def test_no_installable_file_is_an_empty_selection_of_a_listed_release() -> None
     files = (IndexFile("pkg-3.0-cp311-cp311-win_amd64.whl", "u", "w"),)
     chosen = installable_files(files, "pkg", Version("3.0"), TARGET, sdist_ok=False)
     assert chosen.release and not chosen.hashes
+
+
+def test_requires_python_excluding_early_patches_admits_the_target() -> None:
+    # cryptography's own: a 3.9 target is some 3.9.x, and pip on 3.9.18 takes the file.
+    assert python_allows(">=3.9,!=3.9.0,!=3.9.1", "3.9")
+    assert not python_allows(">=3.10", "3.9")
+    assert not python_allows("<3.9", "3.9")
+    assert python_allows("~=3.9.2", "3.9") and not python_allows("~=3.10.2", "3.9")

@@ -130,7 +130,12 @@ class Presenter:
 
 
 def _error_lines(error: PipgateError, message: str | None = None) -> None:
-    say(f"pipgate: error: {message or error.message}", file=sys.stderr)
+    # A tool's output quoted in the message keeps its lines, each indented under the
+    # error, so no quoted line can pass for one of pipgate's own.
+    first, *rest = (message or error.message).split("\n")
+    say(f"pipgate: error: {first}", file=sys.stderr)
+    for line in rest:
+        say(f"    {line}", file=sys.stderr)
     if error.hint:
         say(f"  hint: {error.hint}", file=sys.stderr)
 

@@ -31,7 +31,7 @@ from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
 from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment
-from pipgate.toolenv import pip_compile_command
+from pipgate.toolenv import pip_compile_command, tool_sources
 from pipgate.urls import with_credentials
 
 _OUT_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)\s*(?P<rest>.*)$")
@@ -115,12 +115,17 @@ class PipToolsLocker(Locker):
         if self.upstream:
             origins = Origins(allowed=self.file_hosts)
             return (Source(self.upstream, origins=origins, credentials=self.credentials),)
-        return pip_sources(pip_compile_command(target.python)[0])
+        return pip_sources(sys.executable)
+
+    def command(self, target: Target) -> list[str]:
+        """pip-compile under the target's Python; its environment, where one must be made,
+        is installed from the tool index, else the upstream, else pip's configuration."""
+        return pip_compile_command(target.python, tool_sources(self.sources(target)))
 
     def resolve(self, request: Request) -> list[Pin]:
         target, entries, builds = request.target, request.entries, request.builds
         previous, upgrade = request.previous, request.upgrade
-        command = pip_compile_command(target.python)
+        command = self.command(target)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"

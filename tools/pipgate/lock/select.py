@@ -39,12 +39,15 @@ class Selection:
 
 
 def python_allows(requires_python: str | None, python: str) -> bool:
+    """Whether a file's Requires-Python admits the target's ``MAJOR.MINOR``: some patch
+    release of it (``>=3.9,!=3.9.0,!=3.9.1`` admits a 3.9 target, as pip on 3.9.18 would)."""
     if not requires_python:
         return True
     try:
-        return Version(f"{python}.0") in SpecifierSet(requires_python)
+        specifier = SpecifierSet(requires_python)
     except InvalidSpecifier:
         return True
+    return any(Version(f"{python}.{patch}") in specifier for patch in range(100))
 
 
 def installable_files(
