@@ -287,6 +287,10 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("no-license", "1.0", license=None),
     Dist("needs-gpl", "1.0", ("gpl-pkg",)),
     Dist("uses-fresh", "1.0", ("fresh-pkg",)),
+    # the cooldown in the resolver: the newest cool-dep is fresh, an older one is not
+    Dist("cool-dep", "1.0"),
+    Dist("cool-dep", "1.1"),
+    Dist("cool-top", "1.0", ("cool-dep>=1.0",)),
 )
 
 
@@ -488,7 +492,7 @@ YANKED = {"yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1"}
 """Files the upstream marks as yanked (PEP 592), with the reason it gives."""
 
 UPLOADED_LONG_AGO = "2024-01-01T00:00:00.000000Z"
-FRESH = frozenset({"fresh_pkg-1.0-py3-none-any.whl"})
+FRESH = frozenset({"fresh_pkg-1.0-py3-none-any.whl", "cool_dep-1.1-py3-none-any.whl"})
 """Files the upstream says were uploaded just now (PEP 700 upload-time); the rest long ago."""
 
 STATUS = {
@@ -594,7 +598,11 @@ class UpstreamFront:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-            def do_GET(self) -> None:
+            def do_HEAD(self) -> None:
+                # A file's headers (uv asks them before a range request), as an index does.
+                self.do_GET(head=True)
+
+            def do_GET(self, head: bool = False) -> None:
                 url = backend.root.rstrip("/") + self.path
                 try:
                     with urllib.request.urlopen(url, timeout=30) as response:
@@ -616,7 +624,8 @@ class UpstreamFront:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not head:
+                    self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

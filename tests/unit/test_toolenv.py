@@ -29,3 +29,20 @@ def test_a_python_no_maintained_pip_tools_runs_on_is_refused_naming_the_uv_engin
     assert raised.value.exit_code is ExitCode.BAD_INPUT
     assert "3.7" in raised.value.message
     assert "engine: uv" in (raised.value.hint or "")
+
+
+def test_uv_names_a_platform_for_every_kind_of_target() -> None:
+    from pipgate.lock.uv import uv_platform
+
+    assert uv_platform("manylinux_2_28_x86_64") == ("x86_64-manylinux_2_28", {})
+    assert uv_platform("manylinux2014_aarch64") == ("aarch64-manylinux_2_17", {})
+    # uv names only some glibc versions: the newest it names that the target has.
+    assert uv_platform("manylinux_2_30_x86_64") == ("x86_64-manylinux_2_28", {})
+    assert uv_platform("musllinux_1_2_x86_64") == ("x86_64-unknown-linux-musl", {})
+    assert uv_platform("macosx_11_0_arm64") == (
+        "aarch64-apple-darwin",
+        {"MACOSX_DEPLOYMENT_TARGET": "11.0"},
+    )
+    assert uv_platform("win_amd64") == ("x86_64-pc-windows-msvc", {})
+    assert uv_platform("manylinux_2_5_x86_64") is None
+    assert uv_platform("macosx_11_0_universal2") is None

@@ -180,6 +180,10 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
     bootstrap = _bootstrap(record, path.parent, targets, problems)
     file_hosts = _file_hosts(record, problems)
     limits = _limits(record)
+    engine = "pip-tools"
+    found = record.values.get("lock")
+    if found is not None and isinstance(found.value, Record):
+        engine = found.value.text("engine") or engine
     if len(problems) > before or registry is None or not record.complete:
         return None
     return Config(
@@ -191,6 +195,7 @@ def _load_config(path: Path, root: Path, problems: Problems) -> Config | None:
         bootstrap=bootstrap,
         upstream_file_hosts=file_hosts,
         limits=limits,
+        lock_engine=engine,
     )
 
 

@@ -124,6 +124,8 @@ class Config:
     upstream_file_hosts: tuple[str, ...] = ()
     """Origins (``scheme://host:port``) the upstream's pages may link files on."""
     limits: Limits = dataclasses.field(default_factory=Limits)
+    lock_engine: str = "pip-tools"
+    """``lock.engine``: ``pip-tools`` (pip-compile under each target's Python) or ``uv``."""
 
     def target(self, name: str) -> Target | None:
         for target in self.targets:

@@ -193,6 +193,22 @@ LIMITS = MapSpec(
     ),
 )
 
+LOCK = MapSpec(
+    title="lock",
+    description="How locks are resolved.",
+    fields=(
+        Field(
+            "engine",
+            Kind.TEXT,
+            "pip-tools (pip-compile under each target's own Python) or uv (uv pip compile "
+            "for the target's Python and platform from any machine: macOS and Windows "
+            "targets lock on Linux).",
+            enum=("pip-tools", "uv"),
+            default="pip-tools",
+        ),
+    ),
+)
+
 REGISTRY = MapSpec(
     title="registry",
     description="A registry whose upload URL and simple index differ (devpi, Nexus, "
@@ -277,6 +293,7 @@ CONFIG = MapSpec(
         Field("policy", Kind.MAP, "Policy settings.", children=POLICY),
         Field("bootstrap", Kind.MAP, "The offline bootstrap bundle.", children=BOOTSTRAP),
         Field("limits", Kind.MAP, "Bounds on what servers may send.", children=LIMITS),
+        Field("lock", Kind.MAP, "How locks are resolved.", children=LOCK),
     ),
 )
 

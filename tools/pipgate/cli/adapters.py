@@ -17,7 +17,7 @@ from pipgate.allowlist.model import AuditPolicy, AuditService
 from pipgate.audit import Auditor, PipAuditor, Source
 from pipgate.audit.osv import Database, Server, load_database
 from pipgate.download import FileCache, IndexDownloader
-from pipgate.lock import PipToolsLocker
+from pipgate.lock import PipToolsLocker, UvLocker
 from pipgate.options import Options
 from pipgate.pipeline import Adapters, memoized
 from pipgate.problems import display_path
@@ -81,7 +81,8 @@ def build(options: Options, allowlist: Allowlist) -> Adapters:
     cache = FileCache(options.cache)
     policy = audit_policy(options, allowlist)
     upstream, credentials = upstream_for(config.upstream)
-    locker = PipToolsLocker(
+    engine = UvLocker if config.lock_engine == "uv" else PipToolsLocker
+    locker = engine(
         upstream,
         registry=registry,
         file_hosts=config.upstream_file_hosts,

@@ -2,6 +2,7 @@
 
 - ``interface.py``: the ``Locker`` port (a resolver engine) and its errors.
 - ``piptools.py``: the pip-tools engine, pip-compile under the target's Python.
+- ``uv.py``: the uv engine, uv pip compile for any Python and platform.
 - ``lockfile.py``: the lock file format, read and written.
 - ``select.py``: which files of a pin a target may install (pure).
 - ``core.py``: locking one target from the allowlist, an engine and the index pages.
@@ -37,6 +38,7 @@ from pipgate.lock.lockfile import (
 )
 from pipgate.lock.piptools import PipToolsLocker
 from pipgate.lock.select import Selection, installable_files
+from pipgate.lock.uv import UvLocker
 
 __all__ = [
     "LOCK_FORMAT",
@@ -55,6 +57,7 @@ __all__ = [
     "PipToolsLocker",
     "Request",
     "Selection",
+    "UvLocker",
     "blame",
     "chain_to_entry",
     "describe_sources",

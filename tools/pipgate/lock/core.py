@@ -167,6 +167,7 @@ def lock_target(
             builds,
             upgrade=upgrade,
             previous=path if existing is not None else None,
+            cooldown_days=policy.min_release_age_days,
         )
     )
     by_name = {e.name: e for e in entries}

@@ -82,6 +82,9 @@ class Request:
     upgrade: bool = False
     previous: Path | None = None
     """The current lock, whose pins the resolver keeps where it can."""
+    cooldown_days: int = 0
+    """policy.min_release_age_days: the resolver picks no release younger, except of the
+    entries with ``cooldown_exempt``."""
 
     @property
     def requirements(self) -> list[str]:

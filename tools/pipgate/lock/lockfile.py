@@ -131,9 +131,11 @@ def inputs_digest(allowlist: Allowlist, target: Target) -> str:
         "format": LOCK_FORMAT,
         "target": [target.name, target.python, list(target.platforms), target.implementation],
         "upstream": allowlist.config.upstream,
-        "policy": [policy.sdists.value, policy.transitive.value],
+        "policy": [policy.sdists.value, policy.transitive.value, policy.min_release_age_days],
+        "engine": allowlist.config.lock_engine,
         "entries": sorted(
-            [e.requirement, e.sdist, e.internal] for e in allowlist.packages_for(target)
+            [e.requirement, e.sdist, e.internal, bool(e.cooldown_exempt)]
+            for e in allowlist.packages_for(target)
         ),
     }
     encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()

@@ -76,7 +76,7 @@ class PipToolsLocker(Locker):
                 found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
         return found
 
-    def _env(self, entries: Sequence[PackageEntry]) -> dict[str, str]:
+    def _env(self, entries: Sequence[PackageEntry], cooldown_days: int = 0) -> dict[str, str]:
         # With an upstream, pip's own configuration (extra indexes, find-links) must not
         # add sources; without one, pip's configuration is the source.
         env = tool_environment(isolate_pip=self.upstream is not None)
@@ -87,6 +87,11 @@ class PipToolsLocker(Locker):
             # credential, so it goes in the child's environment, never on its command line.
             extra = [] if self.upstream else self._configured_extras()
             env["PIP_EXTRA_INDEX_URL"] = " ".join([*extra, self.registry().pip_index_url()])
+        if cooldown_days > 0 and not any(e.cooldown_exempt for e in entries):
+            # The cooldown inside the resolver: pip (26 and later) considers only files
+            # uploaded before the cutoff, where the index publishes upload times. pip has no
+            # exception per package, so with an exempt entry the check alone enforces it.
+            env["PIP_UPLOADED_PRIOR_TO"] = f"P{cooldown_days}D"
         return env
 
     def _configured_extras(self) -> list[str]:
@@ -155,7 +160,7 @@ class PipToolsLocker(Locker):
                 str(outfile),
                 str(infile),
             ]
-            result = run(args, env=self._env(entries), cwd=folder)
+            result = run(args, env=self._env(entries, request.cooldown_days), cwd=folder)
             if result.returncode != 0:
                 raise self._diagnose(command[0], infile, request, result)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -180,7 +185,7 @@ class PipToolsLocker(Locker):
                 "-r",
                 str(infile),
             ],
-            env=self._env(entries),
+            env=self._env(entries, request.cooldown_days),
             cwd=infile.parent,
         )
         text = probe.output

@@ -1,0 +1,171 @@
+"""The two resolver engines on the test universe: the same pins, the same refusals with
+the same file:line, the cooldown inside the resolver, and (uv) targets for other
+operating systems locked on this one."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pipgate.lock import read_lock
+from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
+from tests.universe import Server
+
+EVERYTHING = (
+    "chain-a==1.0",
+    "diamond-top==1.0",
+    "cycle-x==1.0",
+    "extra-host[fancy]==1.0",
+    "marker-pkg==1.0",
+    "multi-file==1.0",
+    "requests==2.31.0",
+    "uses-old-certifi==1.0",
+)
+
+
+def with_engine(text: str, engine: str) -> str:
+    return text + f"lock:\n  engine: {engine}\n"
+
+
+def lock(allowlist: AllowlistDir, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_pipgate("lock", "--allowlist", str(allowlist.path), *args)
+
+
+def locked(allowlist: AllowlistDir, target: str) -> set[tuple[str, str, tuple[str, ...], bool]]:
+    path = allowlist.path.parent / "generated" / target / "requirements.txt"
+    found = read_lock(path, target)
+    assert found is not None
+    return {(p.name, str(p.version), tuple(sorted(p.hashes)), p.top_level) for p in found.packages}
+
+
+def test_both_engines_lock_the_universe_to_the_same_pins_and_hashes(
+    allowlist: AllowlistDir, upstream: Server
+) -> None:
+    allowlist.write("team.yaml", entries(*EVERYTHING))
+    results = {}
+    for engine in ("pip-tools", "uv"):
+        allowlist.write("config.yaml", with_engine(config_text(upstream.url), engine))
+        for target in ("py311", "py312"):
+            (allowlist.path.parent / "generated" / target / "requirements.txt").unlink(
+                missing_ok=True
+            )
+        result = lock(allowlist)
+        assert result.returncode == 0, result.stdout + result.stderr
+        results[engine] = {t: locked(allowlist, t) for t in ("py311", "py312")}
+    assert results["uv"] == results["pip-tools"]
+    names = {name for name, *_ in results["uv"]["py311"]}
+    # The python_version markers split per target, in both engines alike.
+    assert "old-py-dep" in names and "new-py-dep" not in names
+    assert "new-py-dep" in {name for name, *_ in results["uv"]["py312"]}
+
+
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_the_cooldown_keeps_the_resolver_off_a_fresh_release(
+    allowlist: AllowlistDir, upstream: Server, engine: str
+) -> None:
+    # cool-top needs cool-dep>=1.0; cool-dep 1.1 was uploaded today, 1.0 long ago.
+    allowlist.write("team.yaml", entries("cool-top==1.0"))
+    allowlist.write(
+        "config.yaml", with_engine(config_text(upstream.url, min_release_age_days=7), engine)
+    )
+    result = lock(allowlist, "--target", "py311")
+    assert result.returncode == 0, result.stdout + result.stderr
+    versions = {name: version for name, version, *_ in locked(allowlist, "py311")}
+    assert versions["cool-dep"] == "1.0"
+    check = run_pipgate("check", "--allowlist", str(allowlist.path), "--target", "py311")
+    assert check.returncode == 0, check.stdout + check.stderr
+    # Without a cooldown the resolver, asked to upgrade, takes the newest.
+    allowlist.write(
+        "config.yaml", with_engine(config_text(upstream.url, min_release_age_days=0), engine)
+    )
+    assert lock(allowlist, "--target", "py311", "--upgrade").returncode == 0
+    versions = {name: version for name, version, *_ in locked(allowlist, "py311")}
+    assert versions["cool-dep"] == "1.1"
+
+
+def test_uv_conflict_names_both_entries(allowlist: AllowlistDir, upstream: Server) -> None:
+    allowlist.write("config.yaml", with_engine(config_text(upstream.url), "uv"))
+    allowlist.write("a.yaml", entries("chain-a==1.0", "conflict-a==1.0"))
+    allowlist.write("b.yaml", entries("conflict-b==1.0"))
+    (allowlist.path / "team.yaml").unlink()
+    result = lock(allowlist, "--target", "py311")
+    assert result.returncode == 2, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(problems) == 2, problems
+    assert (
+        "a.yaml:6: conflict-a==1.0 cannot be installed together with conflict-b==1.0"
+        in (problems[0])
+    )
+    assert (
+        "b.yaml:2: conflict-b==1.0 cannot be installed together with conflict-a==1.0"
+        in (problems[1])
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_uv_refuses_what_needs_an_sdist_at_its_entry(
+    allowlist: AllowlistDir, upstream: Server
+) -> None:
+    allowlist.write("config.yaml", with_engine(config_text(upstream.url), "uv"))
+    allowlist.write("team.yaml", entries("chain-a==1.0", "needs-sdist==1.0"))
+    result = lock(allowlist, "--target", "py311")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "team.yaml:6: sdist-only" in result.stdout and "has no wheel" in result.stdout
+    assert "sdist: true" in result.stdout
+
+
+def test_uv_explicit_mode_lists_missing_transitive_packages(
+    allowlist: AllowlistDir, upstream: Server
+) -> None:
+    text = config_text(upstream.url, transitive="explicit")
+    allowlist.write("config.yaml", with_engine(text, "uv"))
+    allowlist.write("team.yaml", entries("chain-a==1.0", "chain-b==1.1"))
+    result = lock(allowlist, "--target", "py311")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "team.yaml:6: chain-c==1.0 is needed by chain-b but has no allowlist entry" in (
+        result.stdout
+    )
+
+
+def test_uv_locks_and_downloads_windows_and_macos_targets_on_linux(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    config = f"""\
+registry: file://.registry
+upstream: {upstream.url}
+lock:
+  engine: uv
+targets:
+  - name: win
+    python: "3.11"
+    platforms: [win_amd64]
+  - name: mac
+    python: "3.11"
+    platforms: [macosx_11_0_arm64]
+policy:
+  min_release_age_days: 0
+"""
+    allowlist.write("config.yaml", config)
+    allowlist.write("team.yaml", entries("marker-pkg==1.0", "chain-a==1.0"))
+    # multi-file publishes a Windows wheel, and no macOS one: for the Windows target only.
+    allowlist.write("windows.yaml", entries("multi-file==1.0", multi_file__targets="[win]"))
+    result = lock(allowlist)
+    assert result.returncode == 0, result.stdout + result.stderr
+    win = {name for name, *_ in locked(allowlist, "win")}
+    mac = {name for name, *_ in locked(allowlist, "mac")}
+    # Markers are evaluated for the target's platform, not this machine's.
+    assert "windows-only-dep" in win and "linux-only-dep" not in win
+    assert "windows-only-dep" not in mac and "linux-only-dep" not in mac
+    cache = tmp_path / "cache"
+    downloaded = run_pipgate("download", "--allowlist", str(allowlist.path), "--cache", str(cache))
+    assert downloaded.returncode == 0, downloaded.stdout + downloaded.stderr
+    rendered = run_pipgate("render", "--allowlist", str(allowlist.path), "--cache", str(cache))
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    order = (allowlist.path.parent / "generated" / "win" / "install-order.txt").read_text()
+    assert "multi_file-1.0-cp311-cp311-win_amd64.whl" in order
+    assert "manylinux" not in order
+    mac_order = (allowlist.path.parent / "generated" / "mac" / "install-order.txt").read_text()
+    for name in mac:
+        assert name.replace("-", "_") in mac_order, name
