@@ -46,6 +46,8 @@ class Dist:
     classifiers: tuple[str, ...] = ()
     payload: int = 0
     """Bytes of incompressible data the wheel carries (for benchmarks of large files)."""
+    build_error: str | None = None
+    """What its sdist's build prints on standard error before it fails (a missing compiler)."""
 
     @property
     def module(self) -> str:
@@ -141,12 +143,21 @@ VERSION = {version!r}
 METADATA = {metadata!r}
 
 
+BUILD_ERROR = {build_error!r}
+
+
 def _ran():
     # The tests' witness that this build code ran at all (a real sdist's could do anything).
     folder = os.environ.get("PIPGATE_TEST_BUILD_MARKER")
     if folder:
         with open(os.path.join(folder, NAME), "a") as f:
             f.write("built\\n")
+    if BUILD_ERROR:
+        import sys
+
+        print("running build_ext", flush=True)
+        print(BUILD_ERROR, file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 def get_requires_for_build_wheel(config_settings=None):
@@ -199,7 +210,11 @@ def build_sdist(dist: Dist, folder: Path) -> Path:
             backend-path = ["."]
             """),
         "backend.py": _BACKEND.format(
-            name=dist.name, module=dist.module, version=dist.version, metadata=metadata
+            name=dist.name,
+            module=dist.module,
+            version=dist.version,
+            metadata=metadata,
+            build_error=dist.build_error,
         ),
     }
     path = folder / f"{root}.tar.gz"
@@ -287,6 +302,17 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("no-license", "1.0", license=None),
     Dist("needs-gpl", "1.0", ("gpl-pkg",)),
     Dist("uses-fresh", "1.0", ("fresh-pkg",)),
+    # an sdist whose build fails (no compiler here), and a wheel that needs it
+    Dist(
+        "broken-build",
+        "1.0",
+        (),
+        (),
+        (),
+        sdist=True,
+        build_error="error: command 'gcc' failed: No such file or directory",
+    ),
+    Dist("needs-broken", "1.0", ("broken-build",)),
     # the cooldown in the resolver: the newest cool-dep is fresh, an older one is not
     Dist("cool-dep", "1.0"),
     Dist("cool-dep", "1.1"),

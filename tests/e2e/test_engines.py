@@ -169,3 +169,21 @@ policy:
     mac_order = (allowlist.path.parent / "generated" / "mac" / "install-order.txt").read_text()
     for name in mac:
         assert name.replace("-", "_") in mac_order, name
+
+
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_a_failing_metadata_build_names_the_package_and_quotes_why(
+    allowlist: AllowlistDir, upstream: Server, engine: str
+) -> None:
+    allowlist.write("config.yaml", with_engine(config_text(upstream.url), engine))
+    allowlist.write(
+        "team.yaml",
+        entries(
+            "chain-a==1.0", "needs-broken==1.0", "broken-build==1.0", broken_build__sdist="true"
+        ),
+    )
+    result = lock(allowlist, "--target", "py311")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "team.yaml:10: broken-build==1.0 cannot be built from its sdist" in result.stdout
+    assert "error: command 'gcc' failed: No such file or directory" in result.stdout

@@ -12,6 +12,7 @@ resumes where it stopped) and stops at the first failure with its exit code.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import enum
 import functools
@@ -294,8 +295,8 @@ def lock(
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> LockReport:
-    results = []
-    for target in targets:
+
+    def one(target: Target) -> LockResult:
         started = time.monotonic()
         outcome = lock_target(
             allowlist,
@@ -306,7 +307,13 @@ def lock(
             command="pipgate lock",  # the same for every run, so equal pins give equal files
             progress=progress,
         )
-        results.append(LockResult(target, outcome, time.monotonic() - started))
+        return LockResult(target, outcome, time.monotonic() - started)
+
+    # Targets lock at once (each its own resolver process and lock file); the first
+    # failure, in the targets' order, is the step's.
+    workers = max(1, min(options.jobs, len(targets)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(one, targets))
     return LockReport(tuple(results), TRAFFIC.bytes)
 
 

@@ -96,8 +96,8 @@ def _database(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--database", metavar="PATH", help=help_text)
 
 
-def _jobs(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=4, help="parallel uploads (default: 4)")
+def _jobs(parser: argparse.ArgumentParser, what: str = "uploads") -> None:
+    parser.add_argument("--jobs", type=int, default=4, help=f"parallel {what} (default: 4)")
 
 
 def register_validate(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
@@ -106,8 +106,9 @@ def register_validate(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> N
 
 
 def register_lock(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
-    help_text = "resolve one hashed lock per target with pip-compile"
+    help_text = "resolve one hashed lock per target (pip-tools, or uv with lock.engine: uv)"
     lock = _add(sub, "lock", commands.cmd_lock, help_text, [g.common, g.per_target])
+    _jobs(lock, "targets locked at once")
     lock.add_argument(
         "--upgrade", action="store_true", help="re-resolve even when the inputs have not changed"
     )
@@ -236,7 +237,7 @@ def register_sync(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
     )
     sync = _add(sub, "sync", commands.cmd_sync, help_text, [g.common, g.cache, g.output])
     _database(sync, "an offline OSV export for the audit (overrides policy.audit)")
-    _jobs(sync)
+    _jobs(sync, "targets locked and files uploaded at once")
     sync.add_argument(
         "--force", action="store_true", help="run every step even when its inputs are unchanged"
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 from pipgate.allowlist import PackageEntry, Target
 from pipgate.http import Credentials, Origins
 from pipgate.index import IndexFile, Source
+from pipgate.lock.buildfail import build_failure
 from pipgate.lock.interface import (
     Locker,
     LockError,
@@ -168,6 +169,9 @@ class PipToolsLocker(Locker):
     def _diagnose(self, python: str, infile: Path, request: Request, failed: Result) -> LockError:
         """Ask pip (its own command line) why the requirements cannot be resolved together."""
         entries = request.entries
+        built = build_failure(failed.output, entries, request.target)
+        if built is not None:
+            return built
         if not request.builds.any:
             refused = no_wheel_problem(failed.output, entries, request.target)
             if refused is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from pipgate.allowlist import PackageEntry, Target
 from pipgate.http import Credentials
 from pipgate.index import Source
+from pipgate.lock.buildfail import build_failure
 from pipgate.lock.interface import (
     LockError,
     LockInputError,
@@ -234,6 +235,9 @@ def _diagnose(result: Result, request: Request, platform: str) -> LockError:
     """uv's explanation, turned into problems at the entries it names."""
     text = redact(result.output)
     entries = request.entries
+    built = build_failure(text, entries, request.target)
+    if built is not None:
+        return built
     by_name = {e.name: e for e in entries}
     named = []
     for match in _NAMED.finditer(text):
