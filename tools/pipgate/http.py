@@ -45,6 +45,8 @@ CONNECT_RETRIES = 1
 MAX_REDIRECTS = 5
 BACKOFF = 0.5
 CHUNK = 1 << 20
+PAGE_WORKERS = 32
+"""Index pages read at once (a lock of 400 pins reads 400 pages; one at a time is minutes)."""
 
 
 class HttpError(ExternalError):
@@ -144,7 +146,7 @@ class Client:
         self, *, limits: Limits | None = None, sleep: Callable[[float], None] = time.sleep
     ) -> None:
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=PAGE_WORKERS, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "pipgate"

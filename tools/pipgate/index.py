@@ -21,8 +21,10 @@ unhashed.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import html.parser
+import itertools
 import json
 import re
 import urllib.parse
@@ -40,7 +42,7 @@ from pipgate.http import (
     UnreachableError,
     client,
 )
-from pipgate.names import NormalizedName, Version, exact, file_release
+from pipgate.names import NormalizedName, Version, exact, file_release, parse_version
 from pipgate.urls import origin, redact_url
 
 ACCEPT = (
@@ -74,6 +76,11 @@ class IndexFile:
     """Where the file's download may be redirected (the page's source's rule)."""
     credentials: Credentials | None = dataclasses.field(default=None, compare=False, repr=False)
     """Sent with the download: the source's, for a file on the source's own origin only."""
+    release: tuple[NormalizedName, str] | None = dataclasses.field(
+        default=None, compare=False, repr=False
+    )
+    """The project and exact version its name carries, where the page's reader parsed it
+    already (a lock of 400 pins matches a hundred thousand names against its pins)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,13 +245,21 @@ def _get(url: str, source: Source) -> tuple[str, str]:
     return response.text, response.headers.get("Content-Type", "")
 
 
-def project_files(source: Source, project: NormalizedName) -> tuple[IndexFile, ...]:
-    """Every file ``source`` lists for ``project`` (normalised name); () when unknown there."""
-    return project_page(source, project).files
+def project_files(
+    source: Source, project: NormalizedName, versions: frozenset[str] | None = None
+) -> tuple[IndexFile, ...]:
+    """Every file ``source`` lists for ``project`` (normalised name); () when unknown there.
+    With ``versions`` (exact version strings), only the files of those releases."""
+    return project_page(source, project, versions).files
 
 
-def project_page(source: Source, project: NormalizedName) -> ProjectPage:
-    """``project``'s page at ``source``: no files when the project is unknown there."""
+def project_page(
+    source: Source, project: NormalizedName, versions: frozenset[str] | None = None
+) -> ProjectPage:
+    """``project``'s page at ``source``: no files when the project is unknown there. With
+    ``versions``, only the files of those releases are read into files (the rest of the
+    page is still checked as a page): a pin needs its own release, not a project's history
+    of thousands of files."""
     if source.find_links:
         return ProjectPage(tuple(_find_links_files(source, project)))
     page = source.url.rstrip("/") + f"/{project}/"
@@ -253,10 +268,10 @@ def project_page(source: Source, project: NormalizedName) -> ProjectPage:
     except _NotFound:
         return ProjectPage(())
     if "json" in content_type:
-        return _json_page(text, page, source, project)
+        return _json_page(text, page, source, project, versions)
     parser = _Anchors()
     parser.feed(text)
-    files = _candidates(_links(parser, page), page, source, project)
+    files = _candidates(_links(parser, page), page, source, project, versions)
     return ProjectPage(
         files,
         status=_text(parser.meta.get("pypi:project-status")),
@@ -272,7 +287,13 @@ def _malformed(page: str, what: str) -> IndexReadError:
     )
 
 
-def _json_page(text: str, page: str, source: Source, project: NormalizedName) -> ProjectPage:
+def _json_page(
+    text: str,
+    page: str,
+    source: Source,
+    project: NormalizedName,
+    versions: frozenset[str] | None = None,
+) -> ProjectPage:
     try:
         document = json.loads(text)
     except ValueError:
@@ -281,13 +302,17 @@ def _json_page(text: str, page: str, source: Source, project: NormalizedName) ->
         raise _malformed(page, "not a mapping with a list of files")
     links = []
     for position, item in enumerate(document.get("files", [])):
+        if versions is not None and isinstance(item, dict):
+            filename = item.get("filename")
+            if isinstance(filename, str) and not _maybe_of(filename, versions):
+                continue  # a file of another release: never a candidate, not read further
         links.append(_json_link(item, page, position))
     status = document.get("project-status")
     if status is not None and not isinstance(status, dict):
         raise _malformed(page, "project-status is not a mapping")
     status = status or {}
     return ProjectPage(
-        _candidates(links, page, source, project),
+        _candidates(links, page, source, project, versions),
         status=_text(status.get("status")) if status.get("status") else None,
         status_reason=_text(status.get("reason")) if status.get("reason") else None,
     )
@@ -315,10 +340,13 @@ def _json_link(item: object, page: str, position: int) -> Link:
     for key in ("requires-python", "upload-time"):
         if item.get(key) is not None and not isinstance(item.get(key), str):
             raise _malformed(page, f"{where}.{key} is not text")
-    try:
-        resolved = urllib.parse.urljoin(page, url).partition("#")[0]
-    except ValueError:
-        raise _malformed(page, f"{where}.url is not a URL") from None
+    if _scheme(url) in ("http", "https") and "/." not in url and "\\" not in url:
+        resolved = url.partition("#")[0]  # absolute already: what urljoin would give
+    else:
+        try:
+            resolved = urllib.parse.urljoin(page, url).partition("#")[0]
+        except ValueError:
+            raise _malformed(page, f"{where}.url is not a URL") from None
     reason = None if yanked is False else ("" if yanked is True else _text(yanked))
     return Link(
         filename,
@@ -332,16 +360,25 @@ def _json_link(item: object, page: str, position: int) -> Link:
 
 
 def _candidates(
-    links: Iterable[Link], page: str, source: Source, project: NormalizedName
+    links: Iterable[Link],
+    page: str,
+    source: Source,
+    project: NormalizedName,
+    versions: frozenset[str] | None = None,
 ) -> tuple[IndexFile, ...]:
     """The links that may be files of ``project``: plain names of that project, on an
-    allowed origin, with a well-formed sha256 where one is given."""
+    allowed origin, with a well-formed sha256 where one is given; with ``versions``, of
+    those releases only."""
     out = []
     for link in links:
+        if versions is not None and not _maybe_of(link.filename, versions):
+            continue  # another release: not parsed at all
         if not safe_filename(link.filename):
             continue  # a path, an odd name, or not a distribution: never a candidate
         release = file_release(link.filename)
         if release is None or release[0] != project:
+            continue
+        if versions is not None and exact(release[1]) not in versions:
             continue
         _check_location(link.url, page, source)
         digest = link.sha256
@@ -360,15 +397,59 @@ def _candidates(
                 link.size,
                 source.origins,
                 source.credentials if origin(link.url) == origin(source.url) else None,
+                (release[0], exact(release[1])),
             )
         )
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=64)
+def _page_scheme(page: str) -> str:
+    return urllib.parse.urlsplit(page).scheme
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_SDIST_SUFFIX = re.compile(r"\.(?:tar\.gz|zip|tar\.bz2|tar\.xz|tgz)$")
+
+
+def _maybe_of(filename: str, versions: frozenset[str]) -> bool:
+    """A cheap first look: could ``filename`` be a file of one of ``versions``? True for
+    anything it cannot tell (the full parse then decides); False only when the version
+    its name spells, normalised, is none of them."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        raw = parts[1] if len(parts) >= 5 else None
+    else:
+        stem = _SDIST_SUFFIX.sub("", filename)
+        raw = stem.rpartition("-")[2] if "-" in stem else None
+    if raw is None or raw in versions:
+        return True
+    if "!" not in raw and raw[:1].isdigit():
+        # Another spelling of a wanted version has the same leading number (1.0 and
+        # 1.00.0, 2024.1 and 2024.01): where none shares it, no parse is needed.
+        lead = raw.split(".", 1)[0].lstrip("0") or "0"
+        if all(_lead(v) != lead for v in versions):
+            return False
+    parsed = parse_version(raw)
+    return parsed is None or exact(parsed) in versions
+
+
+def _lead(version: str) -> str:
+    head = version.split("!", 1)[-1].split(".", 1)[0]
+    digits = "".join(itertools.takewhile(str.isdigit, head))
+    return digits.lstrip("0") or "0"
+
+
+def _scheme(url: str) -> str:
+    """``url``'s scheme, read from its start (as urlsplit would) without splitting it all."""
+    found = _SCHEME.match(url)
+    return found[1].lower() if found else ""
+
+
 def _check_location(url: str, page: str, source: Source) -> None:
     """A file's URL must stay where its page's source allows; refused with its origin."""
-    page_scheme = urllib.parse.urlsplit(page).scheme
-    scheme = urllib.parse.urlsplit(url).scheme
+    page_scheme = _page_scheme(page)
+    scheme = _scheme(url)
     if page_scheme == "file":
         root = _file_path(source.url)
         root = root if source.find_links else root.parent
@@ -474,7 +555,10 @@ def files_for_version(
     wanted = exact(version if isinstance(version, Version) else Version(version))
     out = []
     for item in files:
-        release = file_release(item.filename)
-        if release is not None and release[0] == project and exact(release[1]) == wanted:
+        release = item.release
+        if release is None:
+            parsed = file_release(item.filename)
+            release = (parsed[0], exact(parsed[1])) if parsed is not None else None
+        if release is not None and release == (project, wanted):
             out.append(item)
     return out

@@ -32,6 +32,7 @@ from pipgate import distmeta, index
 from pipgate.allowlist import Allowlist, PackageEntry, Target
 from pipgate.download import FileCache, fetch_to_cache
 from pipgate.errors import PipgateError, PolicyError
+from pipgate.http import PAGE_WORKERS
 from pipgate.index import IndexFile, ProjectPage, Source
 from pipgate.lock import Lock, LockedPackage, chain_to_entry
 from pipgate.names import NormalizedName, Version, exact, file_release
@@ -191,7 +192,7 @@ def upstream_pages(
     def fetch(name: NormalizedName) -> ProjectPage:
         return _merge(index.project_page(source, name) for source in sources)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=PAGE_WORKERS) as pool:
         return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
 
 

@@ -151,3 +151,19 @@ def tool_environment(
     if extra:
         env.update(extra)
     return env
+
+
+_UV_LOCK = threading.Lock()
+_UV: list[str] = []
+
+
+def uv_binary() -> str:
+    """The uv executable pipgate depends on (the ``uv`` wheel's). Found once, under a lock:
+    uv's finder reads ``sysconfig``, whose first use is not safe from two threads at once
+    (targets lock in parallel)."""
+    with _UV_LOCK:
+        if not _UV:
+            from uv import find_uv_bin  # noqa: PLC0415 - only where uv runs
+
+            _UV.append(str(find_uv_bin()))
+        return _UV[0]

@@ -28,7 +28,7 @@ from pathlib import Path
 from pipgate.errors import ExternalError, InputError
 from pipgate.fsutil import locked
 from pipgate.index import Source
-from pipgate.runner import redact, run, tool_environment
+from pipgate.runner import redact, run, tool_environment, uv_binary
 from pipgate.urls import with_credentials
 
 TOOLENVS = Path(__file__).resolve().parent / "data" / "toolenvs"
@@ -141,9 +141,7 @@ def _ensure_env(version: str, python: Path, pinned: Path, sources: Sequence[Sour
 
 
 def _uv() -> str:
-    from uv import find_uv_bin  # noqa: PLC0415 - only where an environment is made
-
-    return str(find_uv_bin())
+    return uv_binary()
 
 
 def _build(

@@ -20,9 +20,10 @@ from packaging.tags import Tag
 
 from pipgate import index
 from pipgate.allowlist import Allowlist, PackageEntry, Target
-from pipgate.allowlist.model import SdistPolicy, TransitivePolicy
+from pipgate.allowlist.model import Policy, SdistPolicy, TransitivePolicy
 from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
+from pipgate.http import PAGE_WORKERS
 from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import (
     Builds,
@@ -42,7 +43,7 @@ from pipgate.lock.lockfile import (
     render_lock,
 )
 from pipgate.lock.select import installable_files
-from pipgate.names import NormalizedName, exact, file_release
+from pipgate.names import NormalizedName, Version, exact, file_release
 from pipgate.problems import Location, Problem
 from pipgate.runner import redact
 from pipgate.targettags import supported_tags
@@ -61,26 +62,38 @@ class Outcome:
 
 
 def _fetch_pages(
-    sources: Sequence[Source], names: Iterable[NormalizedName]
+    sources: Sequence[Source],
+    names: Iterable[NormalizedName],
+    versions: Mapping[NormalizedName, frozenset[str]] | None = None,
 ) -> dict[str, list[IndexFile]]:
+    """Each project's files over every source, a few pages at a time; with ``versions``,
+    only the files of those releases of each project (``None`` for a project: all)."""
     wanted = sorted(set(names))
 
     def fetch(name: NormalizedName) -> list[IndexFile]:
+        only = versions.get(name) if versions is not None else None
         files: list[IndexFile] = []
         for source in sources:
-            files.extend(index.project_files(source, name))
+            files.extend(index.project_files(source, name, only))
         return files
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=PAGE_WORKERS) as pool:
         return dict(zip(wanted, pool.map(fetch, wanted), strict=True))
 
 
 def _check_entries_exist(
-    entries: Sequence[PackageEntry], pages: dict[str, list[IndexFile]], where: str
+    entries: Sequence[PackageEntry],
+    pages: dict[str, list[IndexFile]],
+    where: str,
+    sources: Sequence[Source] = (),
 ) -> None:
     problems = []
     for entry in entries:
         files = pages.get(entry.name, [])
+        if not files and sources:
+            # Read for its pinned release only, and nothing there: the whole page says
+            # whether the project exists, and which releases it has.
+            files = _fetch_pages(sources, [entry.name])[entry.name]
         if not files:
             problems.append(
                 Problem(
@@ -109,6 +122,24 @@ def _check_entries_exist(
             problems,
             hint="fix the names and versions shown",
         )
+
+
+def _entry_pages(
+    locker: Locker, sources: Sequence[Source], entries: Sequence[PackageEntry], where: str
+) -> dict[str, list[IndexFile]]:
+    """The files of each entry's pinned release: from the upstream, or for an internal
+    entry from the private registry; an entry that cannot be found is a problem."""
+    internal = {e.name for e in entries if e.internal}
+    public = [e for e in entries if e.name not in internal]
+    pinned = {e.name: frozenset({exact(Version(e.version))}) for e in public}
+    pages = _fetch_pages(sources, [e.name for e in public], pinned)
+    _check_entries_exist(public, pages, where, sources)
+    if internal:
+        # Internal packages come from the private registry, never from upstream: their
+        # hashes are the registry's own.
+        pages.update(locker.internal_files(internal))
+        _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
+    return pages
 
 
 def describe_sources(sources: Sequence[Source]) -> str:
@@ -148,17 +179,11 @@ def lock_target(
         progress(f"{target.name}: resolving {len(entries)} entries under Python {target.python}")
     sources = locker.sources(target)
     where = describe_sources(sources)
-    internal = {e.name for e in entries if e.internal}
-    pages = _fetch_pages(sources, [e.name for e in entries if e.name not in internal])
-    _check_entries_exist([e for e in entries if e.name not in internal], pages, where)
-    if internal:
-        # Internal packages come from the private registry, never from upstream: their
-        # hashes are the registry's own.
-        pages.update(locker.internal_files(internal))
-        _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
-
     policy = allowlist.config.policy
     supported = supported_tags(target.python, target.platforms, target.implementation)
+    # Every entry's page is read, and checked, before any resolver runs: a page that
+    # redirects to another origin is refused before pip could follow it there.
+    pages = _entry_pages(locker, sources, entries, where)
     builds = _builds(entries, pages, target, policy.sdists, supported)
     pins = locker.resolve(
         Request(
@@ -172,8 +197,49 @@ def lock_target(
     )
     by_name = {e.name: e for e in entries}
     _check_exact(pins, by_name, target)
-    pages.update(_fetch_pages(sources, [p.name for p in pins if p.name not in pages]))
+    more = [p for p in pins if p.name not in pages]
+    versions = {p.name: frozenset({exact(p.version)}) for p in more}
+    pages.update(_fetch_pages(sources, [p.name for p in more], versions))
 
+    parents = {p.name: p.parents for p in pins}
+    packages, problems = _select_files(
+        pins, pages, by_name, target=target, where=where, supported=supported, policy=policy
+    )
+    if policy.transitive is TransitivePolicy.EXPLICIT:
+        for package in packages:
+            if package.name not in by_name:
+                problems.append(
+                    Problem(
+                        blame(package.name, parents, by_name).location,
+                        f"{package.name}=={package.version} is needed by "
+                        f"{', '.join(package.via)} but has no allowlist entry "
+                        "(policy.transitive: explicit)",
+                        f'add an entry for {package.name} version "{package.version}"',
+                    )
+                )
+    if problems:
+        raise LockPolicyError(
+            f"the lock of {target.name} breaks the policy",
+            problems,
+            hint="each problem says what to change",
+        )
+
+    lock = Lock(target.name, digest, tuple(packages))
+    changed = write_atomic(path, render_lock(lock, target, command))
+    return Outcome(target.name, path, changed, lock, False, existing)
+
+
+def _select_files(
+    pins: Sequence[Pin],
+    pages: Mapping[str, Sequence[IndexFile]],
+    by_name: Mapping[NormalizedName, PackageEntry],
+    *,
+    target: Target,
+    where: str,
+    supported: frozenset[Tag],
+    policy: Policy,
+) -> tuple[list[LockedPackage], list[Problem]]:
+    """Each pin's files the target may install, hashed; a pin with none is a problem."""
     parents = {p.name: p.parents for p in pins}
     problems: list[Problem] = []
     packages: list[LockedPackage] = []
@@ -210,28 +276,7 @@ def lock_target(
             LockedPackage(pin.name, pin.version, selection.hashes, pin.parents, pin.top_level)
         )
 
-    if policy.transitive is TransitivePolicy.EXPLICIT:
-        for package in packages:
-            if package.name not in by_name:
-                problems.append(
-                    Problem(
-                        blame(package.name, parents, by_name).location,
-                        f"{package.name}=={package.version} is needed by "
-                        f"{', '.join(package.via)} but has no allowlist entry "
-                        "(policy.transitive: explicit)",
-                        f'add an entry for {package.name} version "{package.version}"',
-                    )
-                )
-    if problems:
-        raise LockPolicyError(
-            f"the lock of {target.name} breaks the policy",
-            problems,
-            hint="each problem says what to change",
-        )
-
-    lock = Lock(target.name, digest, tuple(packages))
-    changed = write_atomic(path, render_lock(lock, target, command))
-    return Outcome(target.name, path, changed, lock, False, existing)
+    return packages, problems
 
 
 def _no_wheel(

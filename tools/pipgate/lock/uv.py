@@ -35,7 +35,7 @@ from pipgate.names import normalize
 from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
 from pipgate.registry import Registry
-from pipgate.runner import Result, redact, run, tool_environment
+from pipgate.runner import Result, redact, run, tool_environment, uv_binary
 from pipgate.toolenv import cache_dir
 from pipgate.urls import with_credentials
 
@@ -74,9 +74,7 @@ def uv_platform(tag: str) -> tuple[str, dict[str, str]] | None:
 
 
 def _uv() -> str:
-    from uv import find_uv_bin  # noqa: PLC0415 - only when the uv engine runs
-
-    return str(find_uv_bin())
+    return uv_binary()
 
 
 class UvLocker(PipToolsLocker):
