@@ -21,6 +21,7 @@ unhashed.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import hashlib
 import html.parser
@@ -545,6 +546,20 @@ def _find_links_files(source: Source, project: NormalizedName) -> list[IndexFile
     parser = _Anchors()
     parser.feed(text)
     return list(_candidates(_links(parser, source.url), source.url, source, project))
+
+
+def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
+    """When a release was first uploaded, from its files' upload times (PEP 700); None
+    when the index gives none."""
+    times = []
+    for item in files:
+        if item.upload_time:
+            try:
+                parsed = datetime.datetime.fromisoformat(item.upload_time)
+            except ValueError:
+                continue
+            times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC))
+    return min(times) if times else None
 
 
 def files_for_version(

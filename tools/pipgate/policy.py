@@ -231,18 +231,6 @@ def locked_files(package: LockedPackage, page: ProjectPage) -> list[IndexFile]:
     return [f for f in index.with_hashes(release) if f.sha256 in package.hashes]
 
 
-def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
-    times = []
-    for item in files:
-        if item.upload_time:
-            try:
-                parsed = datetime.datetime.fromisoformat(item.upload_time)
-            except ValueError:
-                continue
-            times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC))
-    return min(times) if times else None
-
-
 # -- the checks -----------------------------------------------------------------------------------
 
 
@@ -255,7 +243,7 @@ def check_cooldown(context: Context) -> list[Finding]:
     unknown: list[tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]] = []
     for target, package, entry, chain in context.located:
         exempt = entry.name == package.name and entry.cooldown_exempt
-        released = release_time(locked_files(package, context.pages[package.name]))
+        released = index.release_time(locked_files(package, context.pages[package.name]))
         if exempt:
             continue
         if released is None:

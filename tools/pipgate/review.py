@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from pipgate import policy
+from pipgate import index, policy
 from pipgate.allowlist import Allowlist, InvalidAllowlistError, PackageEntry, Target, load
 from pipgate.audit import Auditor, decide
 from pipgate.audit import Finding as VulnerabilityFinding
@@ -174,7 +174,7 @@ def _described(
     return dataclasses.replace(
         change,
         licence=licence,
-        released=policy.release_time(files),
+        released=index.release_time(files),
         sdist=bool(files) and all(is_sdist(f.filename) for f in files),
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -142,6 +143,22 @@ def _entry_pages(
     return pages
 
 
+def _fresh(
+    entries: Sequence[PackageEntry], pages: Mapping[str, Sequence[IndexFile]], days: int
+) -> tuple[NormalizedName, ...]:
+    """The entries whose pinned release is younger than ``days``."""
+    if days <= 0:
+        return ()
+    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
+    fresh = []
+    for entry in entries:
+        files = index.files_for_version(pages.get(entry.name, ()), entry.name, entry.version)
+        uploaded = index.release_time(files)
+        if uploaded is not None and uploaded > cutoff:
+            fresh.append(entry.name)
+    return tuple(fresh)
+
+
 def describe_sources(sources: Sequence[Source]) -> str:
     return ", ".join(redact(s.url) for s in sources if not s.find_links) or "the find-links"
 
@@ -193,6 +210,7 @@ def lock_target(
             upgrade=upgrade,
             previous=path if existing is not None else None,
             cooldown_days=policy.min_release_age_days,
+            fresh_entries=_fresh(entries, pages, policy.min_release_age_days),
         )
     )
     by_name = {e.name: e for e in entries}

@@ -83,8 +83,11 @@ class Request:
     previous: Path | None = None
     """The current lock, whose pins the resolver keeps where it can."""
     cooldown_days: int = 0
-    """policy.min_release_age_days: the resolver picks no release younger, except of the
-    entries with ``cooldown_exempt``."""
+    """policy.min_release_age_days: the resolver picks no transitive release younger. An
+    entry's own pinned release is always visible to it: refusing a young entry is the
+    check's, by name and line (or not, for ``cooldown_exempt``)."""
+    fresh_entries: tuple[NormalizedName, ...] = ()
+    """The entries whose pinned release is younger than the cooldown."""
 
     @property
     def requirements(self) -> list[str]:

@@ -77,7 +77,9 @@ class PipToolsLocker(Locker):
                 found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
         return found
 
-    def _env(self, entries: Sequence[PackageEntry], cooldown_days: int = 0) -> dict[str, str]:
+    def _env(
+        self, entries: Sequence[PackageEntry], cooldown_days: int = 0, fresh: bool = False
+    ) -> dict[str, str]:
         # With an upstream, pip's own configuration (extra indexes, find-links) must not
         # add sources; without one, pip's configuration is the source.
         env = tool_environment(isolate_pip=self.upstream is not None)
@@ -88,10 +90,11 @@ class PipToolsLocker(Locker):
             # credential, so it goes in the child's environment, never on its command line.
             extra = [] if self.upstream else self._configured_extras()
             env["PIP_EXTRA_INDEX_URL"] = " ".join([*extra, self.registry().pip_index_url()])
-        if cooldown_days > 0 and not any(e.cooldown_exempt for e in entries):
+        if cooldown_days > 0 and not fresh:
             # The cooldown inside the resolver: pip (26 and later) considers only files
             # uploaded before the cutoff, where the index publishes upload times. pip has no
-            # exception per package, so with an exempt entry the check alone enforces it.
+            # exception per package: when an entry's own release is younger (refused by the
+            # check by name, or exempt), the check alone enforces it.
             env["PIP_UPLOADED_PRIOR_TO"] = f"P{cooldown_days}D"
         return env
 
@@ -161,7 +164,16 @@ class PipToolsLocker(Locker):
                 str(outfile),
                 str(infile),
             ]
-            result = run(args, env=self._env(entries, request.cooldown_days), cwd=folder)
+            env = self._env(entries, request.cooldown_days, bool(request.fresh_entries))
+            result = run(args, env=env, cwd=folder)
+            if result.returncode != 0 and "PIP_UPLOADED_PRIOR_TO" in env:
+                # Held to the cooldown, the resolver found no way (a dependency whose every
+                # release is young, an index without upload times): resolved without it,
+                # the check then refuses the young release by name, at its entry.
+                del env["PIP_UPLOADED_PRIOR_TO"]
+                if previous is not None and previous.is_file() and not upgrade:
+                    outfile.write_bytes(previous.read_bytes())
+                result = run(args, env=env, cwd=folder)
             if result.returncode != 0:
                 raise self._diagnose(command[0], infile, request, result)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -189,7 +201,7 @@ class PipToolsLocker(Locker):
                 "-r",
                 str(infile),
             ],
-            env=self._env(entries, request.cooldown_days),
+            env=self._env(entries, request.cooldown_days, bool(request.fresh_entries)),
             cwd=infile.parent,
         )
         text = probe.output

@@ -163,31 +163,43 @@ class UvLocker(PipToolsLocker):
             infile = folder / "requirements.in"
             infile.write_text("".join(f"{line}\n" for line in request.requirements))
             outfile = folder / "requirements.txt"
-            if request.previous is not None and request.previous.is_file() and not request.upgrade:
-                outfile.write_bytes(request.previous.read_bytes())  # kept pins where it can
-            args = [
-                _uv(),
-                "pip",
-                "compile",
-                "--no-config",
-                "--quiet",
-                "--python-version",
-                str(target.python),
-                "--python-platform",
-                uv_target,
-                "--annotation-style",
-                "line",
-                "--no-header",
-                "--no-strip-markers",
-                *index_args,
-                *self._build_args(builds),
-                *self._cooldown_args(request),
-                *(["--upgrade"] if request.upgrade else []),
-                "--output-file",
-                str(outfile),
-                str(infile),
-            ]
-            result = run(args, env=env, cwd=folder)
+            cooldown = self._cooldown_args(request)
+
+            def attempt(held: list[str]) -> Result:
+                keep = request.previous is not None and request.previous.is_file()
+                if keep and not request.upgrade:
+                    assert request.previous is not None
+                    outfile.write_bytes(request.previous.read_bytes())  # kept pins
+                args = [
+                    _uv(),
+                    "pip",
+                    "compile",
+                    "--no-config",
+                    "--quiet",
+                    "--python-version",
+                    str(target.python),
+                    "--python-platform",
+                    uv_target,
+                    "--annotation-style",
+                    "line",
+                    "--no-header",
+                    "--no-strip-markers",
+                    *index_args,
+                    *self._build_args(builds),
+                    *held,
+                    *(["--upgrade"] if request.upgrade else []),
+                    "--output-file",
+                    str(outfile),
+                    str(infile),
+                ]
+                return run(args, env=env, cwd=folder)
+
+            result = attempt(cooldown)
+            if result.returncode != 0 and cooldown:
+                # Held to the cooldown, uv found no way (a dependency whose every release is
+                # young, an index without upload times): resolved without it, the check
+                # then refuses the young release by name, at its entry.
+                result = attempt([])
             if result.returncode != 0:
                 raise _diagnose(result, request, platform)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -207,9 +219,10 @@ class UvLocker(PipToolsLocker):
         now = self._now()
         cutoff = now - datetime.timedelta(days=request.cooldown_days)
         args = ["--exclude-newer", cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        # An entry's own release stays visible: a young entry is the check's to refuse by
+        # name (or to let through, when exempt); only transitive choices are held back.
         for entry in request.entries:
-            if entry.cooldown_exempt:
-                args += ["--exclude-newer-package", f"{entry.name}={now:%Y-%m-%dT%H:%M:%SZ}"]
+            args += ["--exclude-newer-package", f"{entry.name}={now:%Y-%m-%dT%H:%M:%SZ}"]
         return args
 
 
