@@ -1,11 +1,16 @@
-"""Locking: `pipgate lock` against plain `pip-compile --generate-hashes`, on the same input.
+"""Locking: `pipgate lock`, with each engine, against the plain tools on the same input.
 
-Run by `nox -s bench` (or `python benchmarks/bench_lock.py --allowlist allowlist`). Both
-runs resolve the same target's requirements with pip's own configured index,
-each with an empty pip cache, through a local CONNECT proxy that counts every
-byte that crosses the network; the report gives wall time and bytes for each
-and the ratios. Files that pip reads from local find-links or file:// indexes
-cross no network and are not counted for either run.
+Run by `nox -s bench` (or `python benchmarks/bench_lock.py`). Two inputs: the
+example allowlist, and benchmarks/large/allowlist (a data platform's 360
+pins). For each, in one run and each with empty caches: plain `pip-compile`,
+`uv pip compile --generate-hashes`, `pipgate lock` with the pip-tools engine
+and with the uv engine, and (on the example only; at 360 pins it downloads
+every file of every pin from an index without the JSON API)
+`pip-compile --generate-hashes`; on the large input also a re-lock after one
+entry is added. Everything goes to pip's own configured index through a
+local CONNECT proxy that counts the bytes crossing the network; each run's
+peak memory is its largest process's. The report gives wall time, bytes and
+peak memory per run, the ratios, and the targets they are held to.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import dataclasses
 import json
 import os
 import select
+import shutil
 import socket
 import socketserver
 import subprocess
@@ -23,12 +29,25 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from pipgate.allowlist import load
-from pipgate.toolenv import pip_compile_command
+from pipgate.pipconfig import pip_sources
+from pipgate.runner import uv_binary
+from pipgate.toolenv import pip_compile_command, tool_sources
 
-TIME_TARGET = 3.0
-BYTES_TARGET = 20.0
+HASHES_TARGET = 5.0
+"""pipgate (pip-tools) at least this many times faster than pip-compile --generate-hashes."""
+PLAIN_TARGET = 1.2
+"""pipgate (pip-tools) at most this many times plain pip-compile's time."""
+UV_TARGET = 1.5
+"""pipgate (uv) at most this many times uv pip compile --generate-hashes' time."""
+UV_SECONDS = 10.0
+"""pipgate (uv), cold, on the large input."""
+MEMORY_MB = 500.0
+LARGE = Path(__file__).resolve().parent / "large" / "allowlist"
+ADDED = "toolz==1.0.0"
+"""The entry added to the large input for the re-lock (no dependencies, not in the set)."""
 
 
 class _Counter:
@@ -86,147 +105,233 @@ class _Proxy(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-@dataclasses.dataclass(frozen=True)
+_MEASURE = (
+    "import resource, subprocess, sys;"
+    "r = subprocess.run(sys.argv[1:]);"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+    "sys.stderr.write('\\npeak-kib %d\\n' % u.ru_maxrss);"
+    "sys.exit(r.returncode)"
+)
+
+
+@dataclasses.dataclass
 class Run:
     label: str
     seconds: float
     network_bytes: int
+    peak_mb: float
+    pins: int
 
 
-def _run(label: str, args: list[str], env: dict[str, str], cwd: Path) -> Run:
+def _pins(path: Path) -> int:
+    return sum(
+        1 for line in path.read_text().splitlines() if "==" in line and not line.startswith("#")
+    )
+
+
+def _run(label: str, args: list[str], env: dict[str, str], cwd: Path, output: Path) -> Run:
     COUNTER.take()
     started = time.monotonic()
-    result = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     moved = COUNTER.take()
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-3000:] + result.stderr[-3000:])
         raise SystemExit(f"{label} failed with exit code {result.returncode}")
-    return Run(label, round(elapsed, 2), moved)
+    peak = int(result.stderr.rsplit("peak-kib ", 1)[-1].split()[0]) / 1024
+    return Run(label, round(elapsed, 2), moved, round(peak, 1), _pins(output))
+
+
+def _bench_input(
+    allowlist_dir: Path, root: Path, base_env: dict[str, str], large: bool
+) -> dict[str, Any]:
+    allowlist = load(allowlist_dir)
+    target = allowlist.config.targets[0]
+    requirements = [e.requirement for e in allowlist.packages_for(target)]
+    work = root / allowlist_dir.name / ("large" if large else "example")
+    work.mkdir(parents=True)
+    (work / "requirements.in").write_text("".join(f"{r}\n" for r in requirements))
+    runs: list[Run] = []
+
+    def env_for(name: str) -> dict[str, str]:
+        caches = work / f"cache-{name}"
+        return {
+            **base_env,
+            "PIP_CACHE_DIR": str(caches / "pip"),
+            "UV_CACHE_DIR": str(caches / "uv"),
+            "PIPGATE_CACHE_DIR": str(caches / "pipgate"),
+        }
+
+    compile_command = pip_compile_command(target.python, tool_sources(pip_sources(sys.executable)))
+    plain = [*compile_command, "--no-config", "--quiet", "--allow-unsafe", "--strip-extras"]
+    if not large:
+        out = work / "hashed.txt"
+        runs.append(
+            _run(
+                "pip-compile --generate-hashes",
+                [*plain, "--generate-hashes", "--output-file", str(out), "requirements.in"],
+                env_for("hashed"),
+                work,
+                out,
+            )
+        )
+    out = work / "plain.txt"
+    runs.append(
+        _run(
+            "pip-compile",
+            [*plain, "--output-file", str(out), "requirements.in"],
+            env_for("plain"),
+            work,
+            out,
+        )
+    )
+    platform = (
+        target.platforms[0].replace("manylinux_", "x86_64-manylinux_").removesuffix("_x86_64")
+    )
+    out = work / "uv.txt"
+    runs.append(
+        _run(
+            "uv pip compile --generate-hashes",
+            [
+                uv_binary(),
+                "pip",
+                "compile",
+                "--quiet",
+                "--generate-hashes",
+                "--python-version",
+                str(target.python),
+                "--python-platform",
+                platform,
+                "--output-file",
+                str(out),
+                "requirements.in",
+            ],
+            env_for("uv"),
+            work,
+            out,
+        )
+    )
+    for engine in ("pip-tools", "uv"):
+        folder = work / f"allowlist-{engine}"
+        shutil.copytree(allowlist_dir, folder)
+        config = folder / "config.yaml"
+        config.write_text(config.read_text() + f"\nlock:\n  engine: {engine}\n")
+        generated = work / f"generated-{engine}"
+        lock = [
+            sys.executable, "-m", "pipgate", "lock", "--allowlist", str(folder),
+            "--target", target.name, "--generated", str(generated),
+        ]  # fmt: skip
+        env = env_for(f"pipgate-{engine}")
+        out = generated / target.name / "requirements.txt"
+        runs.append(_run(f"pipgate lock ({engine})", lock, env, work, out))
+        if large:
+            added_name, added_version = ADDED.split("==")
+            (folder / "added.yaml").write_text(
+                "packages:\n"
+                f'  - name: {added_name}\n    version: "{added_version}"\n'
+                "    reason: the benchmark's one more entry\n    requested_by: bench\n"
+            )
+            runs.append(_run(f"pipgate lock ({engine}), one entry added", lock, env, work, out))
+    by = {r.label: r for r in runs}
+    ratios = {
+        "pip-tools / plain pip-compile": by["pipgate lock (pip-tools)"].seconds
+        / by["pip-compile"].seconds,
+        "pipgate uv / uv pip compile --generate-hashes": by["pipgate lock (uv)"].seconds
+        / by["uv pip compile --generate-hashes"].seconds,
+    }
+    if not large:
+        ratios["pip-compile --generate-hashes / pip-tools"] = by[
+            "pip-compile --generate-hashes"
+        ].seconds / max(by["pipgate lock (pip-tools)"].seconds, 0.001)
+    return {
+        "input": str(allowlist_dir),
+        "target": target.name,
+        "entries": len(requirements),
+        "runs": [dataclasses.asdict(r) for r in runs],
+        "ratios": {k: round(v, 2) for k, v in ratios.items()},
+    }
+
+
+def _misses(report: dict[str, Any]) -> list[str]:
+    misses = []
+    for item in report["inputs"]:
+        ratios = item["ratios"]
+        runs = {r["label"]: r for r in item["runs"]}
+        if ratios["pip-tools / plain pip-compile"] > PLAIN_TARGET:
+            misses.append(f"{item['input']}: pip-tools engine over {PLAIN_TARGET}x pip-compile")
+        if ratios["pipgate uv / uv pip compile --generate-hashes"] > UV_TARGET:
+            misses.append(f"{item['input']}: uv engine over {UV_TARGET}x uv")
+        hashed = ratios.get("pip-compile --generate-hashes / pip-tools")
+        if hashed is not None and hashed < HASHES_TARGET:
+            misses.append(f"{item['input']}: under {HASHES_TARGET}x --generate-hashes")
+        if item["entries"] >= 300 and runs["pipgate lock (uv)"]["seconds"] > UV_SECONDS:
+            misses.append(f"{item['input']}: uv engine over {UV_SECONDS} s cold")
+        for run in runs.values():
+            if run["label"].startswith("pipgate") and run["peak_mb"] > MEMORY_MB:
+                misses.append(f"{item['input']}: {run['label']} over {MEMORY_MB} MB")
+    return misses
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--allowlist", default="allowlist")
-    parser.add_argument("--target", default=None, help="default: the first target")
     parser.add_argument(
-        "--check",
-        action="store_true",
-        help=f"exit 1 unless pipgate is {TIME_TARGET:g}x faster and {BYTES_TARGET:g}x lighter",
+        "--input",
+        action="append",
+        metavar="ALLOWLIST",
+        help="an allowlist folder (default: the example and benchmarks/large/allowlist)",
     )
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-
-    allowlist = load(Path(args.allowlist))
-    targets = {t.name: t for t in allowlist.config.targets}
-    target = targets[args.target] if args.target else allowlist.config.targets[0]
-    requirements = [e.requirement for e in allowlist.packages_for(target)]
+    inputs = [Path(i) for i in args.input] if args.input else [Path("allowlist"), LARGE]
 
     proxy = _Proxy(("127.0.0.1", 0), _Tunnel)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
-
-    results = []
-    with tempfile.TemporaryDirectory(prefix="pipgate-bench-") as scratch:
-        root = Path(scratch)
-        base_env = dict(os.environ)
-        base_env.update(
-            {
-                "HTTPS_PROXY": proxy_url,
-                "https_proxy": proxy_url,
-                "NO_PROXY": "127.0.0.1,localhost",
-                "no_proxy": "127.0.0.1,localhost",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            }
-        )
-
-        plain = root / "plain"
-        plain.mkdir()
-        (plain / "requirements.in").write_text("".join(f"{r}\n" for r in requirements))
-        env = {**base_env, "PIP_CACHE_DIR": str(root / "plain-cache")}
-        results.append(
-            _run(
-                "pip-compile --generate-hashes",
-                [
-                    *pip_compile_command(target.python),
-                    "--no-config",
-                    "--quiet",
-                    "--generate-hashes",
-                    "--allow-unsafe",
-                    "--strip-extras",
-                    "--cache-dir",
-                    str(root / "plain-cache"),
-                    "--output-file",
-                    "requirements.txt",
-                    "requirements.in",
-                ],
-                env,
-                plain,
-            )
-        )
-        plain_pins = sum(
-            1
-            for line in (plain / "requirements.txt").read_text().splitlines()
-            if "==" in line and not line.startswith("#")
-        )
-
-        env = {
-            **base_env,
-            "PIP_CACHE_DIR": str(root / "pipgate-cache"),
-            "PIPGATE_CACHE_DIR": os.environ.get("PIPGATE_CACHE_DIR", str(root / "tools")),
+    base_env = dict(os.environ)
+    base_env.update(
+        {
+            "HTTPS_PROXY": proxy_url,
+            "https_proxy": proxy_url,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         }
-        results.append(
-            _run(
-                "pipgate lock",
-                [
-                    sys.executable,
-                    "-m",
-                    "pipgate",
-                    "lock",
-                    "--allowlist",
-                    args.allowlist,
-                    "--target",
-                    target.name,
-                    "--upgrade",
-                    "--generated",
-                    str(root / "generated"),
-                ],
-                env,
-                Path.cwd(),
-            )
-        )
-        lock_text = (root / "generated" / target.name / "requirements.txt").read_text()
-        pipgate_pins = sum(
-            1 for line in lock_text.splitlines() if "==" in line and not line.startswith("#")
-        )
-
-    plain_run, ours = results
-    time_ratio = plain_run.seconds / max(ours.seconds, 0.001)
-    bytes_ratio = plain_run.network_bytes / max(ours.network_bytes, 1)
-    report = {
-        "target": target.name,
-        "requirements": len(requirements),
-        "pins": {"plain": plain_pins, "pipgate": pipgate_pins},
-        "runs": [dataclasses.asdict(r) for r in results],
-        "time_ratio": round(time_ratio, 1),
-        "bytes_ratio": round(bytes_ratio, 1),
-    }
+    )
+    with tempfile.TemporaryDirectory(prefix="pipgate-bench-") as scratch:
+        report: dict[str, Any] = {
+            "inputs": [
+                _bench_input(path.resolve(), Path(scratch), base_env, large=path.resolve() == LARGE)
+                for path in inputs
+            ]
+        }
+    misses = _misses(report)
+    report["misses"] = misses
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(
-            f"lock benchmark: target {target.name}, {len(requirements)} entries, "
-            f"{plain_pins} pins (pip-compile) / {pipgate_pins} pins (pipgate)"
-        )
-        for run in results:
-            print(f"  {run.label:<32} {run.seconds:>8.1f} s {run.network_bytes / 1e6:>10.1f} MB")
-        print(
-            f"  pipgate is {time_ratio:.1f}x faster and {bytes_ratio:.1f}x lighter in bytes "
-            f"(targets: {TIME_TARGET:g}x and {BYTES_TARGET:g}x)"
-        )
-    if args.check and (time_ratio < TIME_TARGET or bytes_ratio < BYTES_TARGET):
-        return 1
-    return 0
+        for item in report["inputs"]:
+            print(
+                f"lock benchmark: {item['input']}, target {item['target']}, "
+                f"{item['entries']} entries"
+            )
+            for run in item["runs"]:
+                print(
+                    f"  {run['label']:<42} {run['seconds']:>7.1f} s "
+                    f"{run['network_bytes'] / 1e6:>8.1f} MB {run['peak_mb']:>7.0f} MB peak "
+                    f"{run['pins']:>5} pins"
+                )
+            for name, value in item["ratios"].items():
+                print(f"  {name}: {value:.2f}")
+        print("targets: " + ("all met" if not misses else "; ".join(misses)))
+    return 1 if args.check and misses else 0
 
 
 if __name__ == "__main__":

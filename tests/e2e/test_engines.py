@@ -169,6 +169,15 @@ policy:
     mac_order = (allowlist.path.parent / "generated" / "mac" / "install-order.txt").read_text()
     for name in mac:
         assert name.replace("-", "_") in mac_order, name
+    bundle = tmp_path / "win-bundle"
+    bundled = run_pipgate(
+        "bundle", "--allowlist", str(allowlist.path), "--target", "win",
+        "--output", str(bundle), "--cache", str(cache),
+    )  # fmt: skip
+    assert bundled.returncode == 0, bundled.stdout + bundled.stderr
+    wheels = sorted(p.name for p in (bundle / "files").iterdir())
+    assert len(wheels) == len(win)
+    assert all(w.endswith(("-win_amd64.whl", "-any.whl")) for w in wheels), wheels
 
 
 @pytest.mark.parametrize("engine", ["pip-tools", "uv"])
