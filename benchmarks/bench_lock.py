@@ -16,6 +16,7 @@ peak memory per run, the ratios, and the targets they are held to.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -86,7 +87,7 @@ class _Tunnel(socketserver.StreamRequestHandler):
         self.wfile.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         self.wfile.flush()
         client = self.connection
-        with upstream:
+        with upstream, contextlib.suppress(OSError):  # either side may hang up at any time
             sockets = [client, upstream]
             while True:
                 readable, _, broken = select.select(sockets, [], sockets, 120)
