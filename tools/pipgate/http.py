@@ -260,13 +260,52 @@ class Client:
     ) -> Answer:
         """An upload: never retried here (its outcome is the caller's to reconcile by hash),
         never redirected; sent again once after a 401, from its start (``rewind``)."""
+        return self._once(
+            "POST",
+            url,
+            credentials=credentials,
+            headers=headers,
+            data=data,
+            rewind=rewind,
+            seconds=seconds or self.limits.file_seconds,
+        )
+
+    def delete(
+        self,
+        url: str,
+        *,
+        credentials: Credentials | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """A deletion: never retried (the caller lists again to learn the outcome), never
+        redirected; sent again once after a 401 with fresh credentials."""
+        return self._once(
+            "DELETE",
+            url,
+            credentials=credentials,
+            headers=headers or {},
+            seconds=self.limits.page_seconds,
+        )
+
+    def _once(
+        self,
+        method: str,
+        url: str,
+        *,
+        credentials: Credentials | None,
+        headers: Mapping[str, str],
+        seconds: float,
+        data: Any = None,  # noqa: ANN401 - whatever requests accepts as a body
+        rewind: Callable[[], None] | None = None,
+    ) -> Answer:
+        """A request that changes something: no retry, no redirect, its answer read whole."""
 
         def work(cancelled: threading.Event) -> Answer:
             response = self._send(
-                "POST",
+                method,
                 url,
                 credentials=credentials,
-                headers=headers,
+                headers=dict(headers),
                 data=data,
                 rewind=rewind,
                 retries=0,
@@ -278,36 +317,7 @@ class Client:
                 body = b"".join(_read(response, url, self.limits.page_bytes, cancelled, "answer"))
                 return Answer(response.url, response.status_code, response.headers, body)
 
-        return _within(work, seconds or self.limits.file_seconds, url)
-
-    def delete(
-        self,
-        url: str,
-        *,
-        credentials: Credentials | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Answer:
-        """A deletion: never retried (the caller lists again to learn the outcome), never
-        redirected; sent again once after a 401 with fresh credentials."""
-
-        def work(cancelled: threading.Event) -> Answer:
-            response = self._send(
-                "DELETE",
-                url,
-                credentials=credentials,
-                headers=dict(headers or {}),
-                data=None,
-                rewind=None,
-                retries=0,
-                origins=SAME_ORIGIN,
-                cancelled=cancelled,
-                follow=False,
-            )
-            with response:
-                body = b"".join(_read(response, url, self.limits.page_bytes, cancelled, "answer"))
-                return Answer(response.url, response.status_code, response.headers, body)
-
-        return _within(work, self.limits.page_seconds, url)
+        return _within(work, seconds, url)
 
     # -- one request, its redirects, retries and 401 -------------------------------------------
 

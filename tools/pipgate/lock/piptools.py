@@ -212,30 +212,33 @@ class PipToolsLocker(Locker):
             lines = sorted({int(m["line"]) for m in _REQ_LINE.finditer(text)})
             involved = [entries[n - 1] for n in lines if 0 < n <= len(entries)]
         if "conflict" in text.lower() and involved:
-            summary = "; ".join(details)
-            problems = []
-            for entry in involved:
-                others = ", ".join(
-                    f"{o.spelled}=={o.version} ({o.location})" for o in involved if o is not entry
-                )
-                problems.append(
-                    Problem(
-                        entry.location,
-                        f"{entry.spelled}=={entry.version} cannot be installed together with "
-                        f"{others or 'the other pins'}" + (f": {summary}" if summary else ""),
-                        "change one of these versions so that their dependencies agree",
-                    )
-                )
-            return LockInputError(
-                "the allowlist's pins conflict",
-                problems,
-                hint="change one of the versions named above",
-            )
+            return conflict_error(involved, "; ".join(details))
         tail = redact((failed.stderr or failed.stdout).strip())[-1500:]
         return LockToolError(
             f"pip-compile failed:\n{tail}",
             hint="run again; if it persists, check the index and the output",
         )
+
+
+def conflict_error(involved: Sequence[PackageEntry], summary: str) -> LockInputError:
+    """The entries whose pins cannot be installed together: one problem at each, naming
+    the others with their file and line, and the resolver's own explanation."""
+    problems = []
+    for entry in involved:
+        others = ", ".join(
+            f"{o.spelled}=={o.version} ({o.location})" for o in involved if o is not entry
+        )
+        problems.append(
+            Problem(
+                entry.location,
+                f"{entry.spelled}=={entry.version} cannot be installed together with "
+                f"{others or 'the other pins'}" + (f": {summary}" if summary else ""),
+                "change one of these versions so that their dependencies agree",
+            )
+        )
+    return LockInputError(
+        "the allowlist's pins conflict", problems, hint="change one of the versions named above"
+    )
 
 
 _NO_MATCH = re.compile(

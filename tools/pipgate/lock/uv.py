@@ -30,7 +30,7 @@ from pipgate.lock.interface import (
     Pin,
     Request,
 )
-from pipgate.lock.piptools import PipToolsLocker, _parse_output
+from pipgate.lock.piptools import PipToolsLocker, _parse_output, conflict_error
 from pipgate.names import normalize
 from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
@@ -296,22 +296,7 @@ def _diagnose(result: Result, request: Request, platform: str) -> LockError:
             hint="fix the version named above",
         )
     if "unsatisfiable" in text and named:
-        problems = []
-        for entry in named:
-            others = ", ".join(
-                f"{o.spelled}=={o.version} ({o.location})" for o in named if o is not entry
-            )
-            problems.append(
-                Problem(
-                    entry.location,
-                    f"{entry.spelled}=={entry.version} cannot be installed together with "
-                    f"{others or 'the other pins'}" + (f": {summary}" if summary else ""),
-                    "change one of these versions so that their dependencies agree",
-                )
-            )
-        return LockInputError(
-            "the allowlist's pins conflict", problems, hint="change one of the versions named above"
-        )
+        return conflict_error(named, summary)
     return LockToolError(
         f"uv pip compile failed:\n{text.strip()[-1500:]}",
         hint="run again; if it persists, check the index and the output",
