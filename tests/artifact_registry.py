@@ -89,6 +89,8 @@ class StandIn:
         self.can_delete = True
         """False: the token's account lacks artifactregistry.versions.delete (HTTP 403)."""
         self.operations: dict[str, bool] = {}
+        self.delete_answer: dict[str, object] | None = None
+        """The answer of versions.delete instead of the real one (a hostile operation)."""
         self.files_answers: list[bytes] = []
         """Raw answers of files.list, one per call, instead of the real listing (hostile)."""
         self.lock = threading.Lock()
@@ -361,6 +363,9 @@ class StandIn:
                     and parts[0] == "v1"
                     and parts[7:10:2] == ["packages", "versions"]
                 ):
+                    if stand_in.delete_answer is not None:
+                        self._json(200, stand_in.delete_answer)
+                        return
                     status, document = stand_in._delete_version(
                         "/".join(parts[1:]), parts[8], parts[10]
                     )

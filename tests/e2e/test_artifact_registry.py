@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from pipgate.allowlist import RegistryKind, RegistrySpec
-from pipgate.registry import ArtifactRegistry, Credentials, RegistryError
+from pipgate.registry import ArtifactRegistry, Credentials, Held, RegistryError
 from tests.artifact_registry import StandIn
 from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
 from tests.universe import Server
@@ -386,3 +386,41 @@ def test_a_clean_listing_gives_each_file_its_hash_and_version(
     [(name, item)] = held.items()
     assert name == "Cycle_X-1.0-py3-none-any.whl" and item.sha256 == digest
     assert item.owner == f"{PARENT}/packages/cycle-x/versions/1.0"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ({"done": True, "error": {"code": 9, "message": "version is tagged"}}, "could not delete"),
+        (
+            {"name": "projects/other/locations/x/operations/op-1", "done": False},
+            "no operation of this project",
+        ),
+        ({"done": "yes"}, "no operation of this project"),
+    ],
+    ids=["operation-failed", "another-project", "no-operation"],
+)
+def test_a_hostile_deletion_answer_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: dict[str, object], said: str
+) -> None:
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    token = str(stand_in._issue()["access_token"])
+    stand_in.delete_answer = answer
+    spec = RegistrySpec(
+        kind=RegistryKind.ARTIFACT_REGISTRY,
+        url=REGISTRY,
+        location="europe-west1",
+        project="test-project",
+        repository="approved",
+    )
+    held = Held(
+        "cycle_x-1.0-py3-none-any.whl",
+        "0" * 64,
+        owner=f"{PARENT}/packages/cycle-x/versions/1.0",
+    )
+    try:
+        with pytest.raises(RegistryError) as raised:
+            ArtifactRegistry(spec, FixedToken(token)).remove([held])
+    finally:
+        stand_in.stop()
+    assert said in raised.value.message

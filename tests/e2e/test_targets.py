@@ -4,14 +4,16 @@ hash, and their locks, bundles and offline installs work on this machine."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from pipgate.toolenv import find_interpreter
-from tests.conftest import EXAMPLE_ALLOWLIST, AllowlistDir, run_pipgate
+from pipgate.toolenv import TOOLENVS, find_interpreter
+from tests.conftest import EXAMPLE_ALLOWLIST, AllowlistDir, entries, run_pipgate
+from tests.universe import Server
 
 CONFIG = """\
 registry: file://.registry
@@ -92,3 +94,42 @@ def test_an_older_python_locks_bundles_and_installs_the_bootstrap_set_offline(
         )
     )
     assert "GooglePythonAuth" in backends.stdout, backends.stdout
+
+
+def test_a_tool_index_serving_another_pip_tools_is_refused(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The tool index is as untrusted as any: it serves files under the pinned names with
+    # other bytes. Every file is pinned by hash, so nothing of it is installed or run.
+    import sys
+
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    other = "3.12" if here != "3.12" else "3.11"
+    pinned = (TOOLENVS / f"py{other}.txt").read_text()
+    folder = tmp_path / "tool-wheels"
+    folder.mkdir()
+    for name, version in re.findall(r"^([a-z0-9-]+)==(\S+)", pinned, re.MULTILINE):
+        wheel = folder / f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        wheel.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip: not the pinned file
+    monkeypatch.setenv("PIPGATE_TOOL_INDEX", str(folder))
+    monkeypatch.setenv("PIPGATE_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    target = "py" + other.replace(".", "")
+    allowlist.write(
+        "config.yaml",
+        f"""\
+registry: file://.registry
+upstream: {upstream.url}
+targets:
+  - name: {target}
+    python: "{other}"
+    platforms: [manylinux_2_17_x86_64]
+policy:
+  min_release_age_days: 0
+""",
+    )
+    allowlist.write("team.yaml", entries("chain-c==1.0"))
+    result = run_pipgate("lock", "--allowlist", str(allowlist.path))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"cannot install pip-tools for Python {other}" in result.stderr
+    assert "hash" in result.stderr.lower() and "Traceback" not in result.stderr
+    assert not list((tmp_path / "fresh-cache" / "toolenvs").glob(f"py{other}-*/.complete"))

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import datetime
 import re
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pipgate.allowlist import PackageEntry, Target
+from pipgate.allowlist import Target
 from pipgate.http import Credentials
-from pipgate.index import Source
 from pipgate.lock.buildfail import build_failure
 from pipgate.lock.interface import (
     LockError,
@@ -32,7 +30,6 @@ from pipgate.lock.interface import (
 )
 from pipgate.lock.piptools import PipToolsLocker, _parse_output, conflict_error
 from pipgate.names import normalize
-from pipgate.pipconfig import pip_sources
 from pipgate.problems import Problem
 from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment, uv_binary
@@ -97,7 +94,7 @@ class UvLocker(PipToolsLocker):
                 return f"target {target.name}'s platform {platform} is not one uv resolves for"
         return None
 
-    def _uv_env(self, entries: tuple[PackageEntry, ...]) -> tuple[dict[str, str], list[str]]:
+    def _uv_env(self, request: Request) -> tuple[dict[str, str], list[str]]:
         """The environment (index URLs, which may hold credentials) and the index options."""
         env = tool_environment(isolate_pip=True)
         for key in [k for k in env if k.startswith("UV_")]:
@@ -108,7 +105,7 @@ class UvLocker(PipToolsLocker):
             creds = self.credentials.get() if self.credentials is not None else None
             upstream = with_credentials(self.upstream, creds)
         else:
-            sources = self.sources_for_pip()
+            sources = self.sources(request.target)  # pip's own configuration
             indexes = [s.url for s in sources if not s.find_links]
             links = [s.url for s in sources if s.find_links]
             upstream = indexes[0] if indexes else ""
@@ -120,7 +117,7 @@ class UvLocker(PipToolsLocker):
             args += ["--index-strategy", "unsafe-best-match"]
             if not indexes:
                 args.append("--no-index")
-        if any(e.internal for e in entries):
+        if any(e.internal for e in request.entries):
             # The upstream first, the private registry after it: a public name is taken from
             # the upstream alone, an internal one (absent there) from the registry.
             if upstream:
@@ -129,9 +126,6 @@ class UvLocker(PipToolsLocker):
         elif upstream:
             env["UV_DEFAULT_INDEX"] = upstream
         return env, args
-
-    def sources_for_pip(self) -> tuple[Source, ...]:
-        return pip_sources(sys.executable)
 
     def resolve(self, request: Request) -> list[Pin]:
         target = request.target
@@ -152,11 +146,11 @@ class UvLocker(PipToolsLocker):
         return results[first]
 
     def _resolve_for(self, request: Request, platform: str) -> list[Pin]:
-        target, entries, builds = request.target, request.entries, request.builds
+        target, builds = request.target, request.builds
         found = uv_platform(platform)
         assert found is not None  # cannot_lock said so first
         uv_target, platform_env = found
-        env, index_args = self._uv_env(entries)
+        env, index_args = self._uv_env(request)
         env.update(platform_env)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
