@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 import pytest
@@ -74,6 +75,21 @@ def test_structure_cloud_build_accepts(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))
+def test_every_defined_substitution_is_used(name: str) -> None:
+    # Cloud Build's default substitution checking rejects a build whose trigger defines a
+    # substitution no step uses (ALLOW_LOOSE is not set here).
+    document = pipeline(name)
+    used = {
+        match["braced"] or match["plain"]
+        for text in strings(document["steps"]) + strings(document.get("availableSecrets", {}))
+        for match in SUBSTITUTION.finditer(text)
+    }
+    assert "substitutionOption" not in str(document.get("options", {}))
+    unused = sorted(set(document.get("substitutions", {})) - used)
+    assert unused == [], f"{name}: defined and never used: {unused}"
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINES))
 def test_every_nox_session_exists(name: str) -> None:
     sessions = nox_sessions()
     used = {
@@ -135,11 +151,43 @@ def test_no_key_file_anywhere() -> None:
         assert "private_key" not in text and ".json" not in text
 
 
-def test_codeowners_give_allowlist_to_security_and_generated_to_the_pipeline() -> None:
-    rules = {
-        line.split()[0]: line.split()[1:]
+def codeowners() -> list[tuple[str, list[str]]]:
+    return [
+        (line.split()[0], line.split()[1:])
         for line in (REPO / "CODEOWNERS").read_text().splitlines()
         if line.strip() and not line.startswith("#")
-    }
+    ]
+
+
+def owners_of(path: str) -> list[str]:
+    """GitHub's rule for an anchored pattern: the last line that matches wins."""
+    found: list[str] = []
+    for pattern, owners in codeowners():
+        anchored = pattern.lstrip("/")
+        if (pattern.endswith("/") and path.startswith(anchored)) or path == anchored:
+            found = owners
+    return found
+
+
+def test_codeowners_give_allowlist_to_security_and_generated_to_the_pipeline() -> None:
+    rules = dict(codeowners())
     assert rules["/allowlist/"] == ["@ORG/security"]
     assert rules["/generated/"] == ["@ORG/pipgate-pipeline"]
+    assert owners_of("generated/py311/requirements.txt") == ["@ORG/pipgate-pipeline"]
+
+
+def test_every_file_that_decides_what_gets_in_needs_security() -> None:
+    # The policy code, its pins, the pipelines and CI decide what gets in as much as the
+    # allowlist does: a change to any of them needs security's approval.
+    tracked = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    deciding = [
+        path
+        for path in tracked
+        if path.startswith(("allowlist/", "tools/", "requirements/", ".ci/", "pipelines/"))
+        or path in ("noxfile.py", "pyproject.toml", "cloudbuild.yaml", "CODEOWNERS")
+    ]
+    assert any(p.startswith("tools/pipgate/policy") for p in deciding)
+    unguarded = [path for path in deciding if "@ORG/security" not in owners_of(path)]
+    assert unguarded == []
