@@ -142,3 +142,33 @@ def test_review_refuses_a_stale_lock_and_a_bad_ref(
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
     stale = run_pipgate("review", "--allowlist", str(allowlist.path), "--base", "main")
     assert stale.returncode == 2 and "older than the allowlist" in stale.stderr
+
+
+def test_a_pull_request_that_edits_generated_is_refused_naming_the_files(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    # Only the merge pipeline writes generated/: a pull request that adds an extra index to
+    # the consumers' pip.conf, or touches a lock by hand, fails the review.
+    base_repository(allowlist, upstream, "chain-a==1.0")
+    repo = allowlist.path.parent
+    git(repo, "checkout", "-q", "-b", "request")
+    (repo / "generated" / "pip.conf").write_text(
+        "[global]\nindex-url = https://evil.example.invalid/simple/\n"
+    )
+    lock_file = repo / "generated" / "py311" / "requirements.txt"
+    lock_file.write_text(lock_file.read_text() + "# edited by hand\n")
+    commit_all(repo, "pin pip at another index")
+    # What the check's own steps write in the work tree is no commit, and is not counted.
+    (repo / "generated" / "py312" / "scratch.txt").write_text("written by a pipeline step\n")
+    args = ("review", "--allowlist", str(allowlist.path), "--base", "main")
+    common = ("--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"))
+    result = run_pipgate(*args, *common)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "generated-edited" in result.stdout and "### Changes to generated/ (refused)" in (
+        result.stdout
+    )
+    assert "`generated/pip.conf`" in result.stdout
+    assert "`generated/py311/requirements.txt`" in result.stdout
+    assert "scratch.txt" not in result.stdout
+    document = json.loads(run_pipgate(*args, *common, "--format", "json").stdout)
+    assert document["generated_edits"] == ["generated/pip.conf", "generated/py311/requirements.txt"]

@@ -86,6 +86,28 @@ def materialise_base(repo: Path, ref: str, folder: Path) -> Path | None:
     return folder / "allowlist"
 
 
+GENERATED = "generated"
+
+
+def generated_edits(repo: Path, ref: str) -> tuple[str, ...]:
+    """The files under generated/ that the commits since ``ref`` change: only the merge
+    pipeline writes there, so a pull request that does is refused. (What the pull-request
+    check's own steps write in its working tree is not a commit, and not counted.)"""
+    if ref.startswith("-"):
+        raise ReviewError(f"'{ref}' is not a git ref", hint="pass a branch, tag or commit")
+    listed = run(
+        ["git", "-C", repo, "diff", "--name-only", "--no-renames", "-z", ref, "HEAD", "--",
+         GENERATED],
+        timeout=120,
+    )  # fmt: skip
+    if listed.returncode != 0:
+        raise ReviewError(
+            f"git cannot compare {ref} with HEAD: {listed.stderr.strip()[-300:]}",
+            hint="fetch the base branch first (git fetch origin main) and pass it as --base",
+        )
+    return tuple(sorted(n for n in listed.stdout.split("\0") if n))
+
+
 def load_base(repo: Path, ref: str) -> tuple[dict[str, Lock], str]:
     """The base's locks, and a note when the base has no allowlist or an invalid one."""
     with tempfile.TemporaryDirectory(prefix="pipgate-review-") as scratch:
@@ -148,6 +170,7 @@ def build(
         findings=tuple(findings),
         vulnerabilities=tuple(vulnerabilities.values()),
         now=context.now,
+        generated=generated_edits(head.root, base),
     )
 
 
@@ -253,6 +276,9 @@ class Review:
     findings: tuple[Finding, ...]
     vulnerabilities: tuple[VulnerabilityFinding, ...]
     now: datetime.datetime
+    generated: tuple[str, ...] = ()
+    """Files under generated/ the pull request's commits change (refused: the merge pipeline
+    alone writes there)."""
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -264,7 +290,7 @@ class Review:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.unaccepted
+        return not self.errors and not self.unaccepted and not self.generated
 
     def verdict(self) -> str:
         added = sum(c.kind == "added" for c in self.changes)
@@ -278,6 +304,8 @@ class Review:
             rules[finding.rule] = rules.get(finding.rule, 0) + 1
         if self.unaccepted:
             rules["vulnerability"] = len(self.unaccepted)
+        if self.generated:
+            rules["generated-edited"] = len(self.generated)
         counts = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
         return f"policy says no ({counts}): {what}"
 
@@ -370,6 +398,18 @@ def render_markdown(review: Review) -> str:
     lines += [Markup(f"**{mark}: {review.verdict()}**"), ""]
     if review.note:
         lines += [emphasis(review.note), ""]
+    if review.generated:
+        # File names from the pull request's own commits: escaped like any other text.
+        lines += ["### Changes to generated/ (refused)", ""]
+        lines += [
+            Markup(
+                "Only the merge pipeline writes generated/: it is rendered from the "
+                "allowlist after review. Drop these changes from the pull request:"
+            ),
+            "",
+        ]
+        lines += [Markup(f"- {code(name)}") for name in review.generated]
+        lines += [""]
     if review.findings:
         lines += ["### Policy findings", ""]
         lines += _table(
@@ -468,4 +508,5 @@ def as_json(review: Review) -> dict[str, object]:
         ],
         "findings": [f.as_json() for f in review.findings],
         "vulnerabilities": [v.as_json() for v in review.vulnerabilities],
+        "generated_edits": list(review.generated),
     }
