@@ -43,6 +43,10 @@ nox.options.sessions = ["lint", "tests"]
 SUPPORTED_PYTHONS = ["3.11", "3.12", "3.13"]  # 3.10 reached its end of life in October 2026
 TOOL_PYTHON = "3.11"
 CONSTRAINTS = "requirements/constraints.txt"
+TOOL_HASHES = "requirements/tool.txt"
+"""pipgate's runtime dependencies and build backend, every file by hash (nox -s constraints)."""
+PIPELINE_HASHES = "requirements/pipeline.txt"
+"""nox, every file by hash: what the pipelines and .ci/run install first."""
 
 
 def _add_pyenv_interpreters(versions: list[str]) -> None:
@@ -84,7 +88,12 @@ def _install(session: nox.Session, *extras: str) -> None:
     target = f".[{','.join(extras)}]" if extras else "."
     digest = hashlib.sha256(
         b"\0".join(
-            [Path("pyproject.toml").read_bytes(), Path(CONSTRAINTS).read_bytes(), target.encode()]
+            [
+                Path("pyproject.toml").read_bytes(),
+                Path(CONSTRAINTS).read_bytes(),
+                Path(TOOL_HASHES).read_bytes(),
+                target.encode(),
+            ]
         )
     ).hexdigest()
     location = getattr(session.virtualenv, "location", None)
@@ -92,7 +101,13 @@ def _install(session: nox.Session, *extras: str) -> None:
     if stamp is not None and stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
         session.log(f"environment current for {target} (pyproject.toml and constraints unchanged)")
         return
-    session.install("-c", CONSTRAINTS, "-e", target)
+    if extras:
+        session.install("-c", CONSTRAINTS, "-e", target)
+    else:
+        # What the pipelines run: every dependency by hash, then pipgate itself from this
+        # checkout, built with the hashed build backend already installed.
+        session.install("--require-hashes", "-r", TOOL_HASHES)
+        session.install("--no-deps", "--no-build-isolation", "-e", ".")
     if stamp is not None:
         stamp.write_text(digest, encoding="utf-8")
 
@@ -250,19 +265,39 @@ def toolenvs(session: nox.Session) -> None:
 
 @nox.session(python=TOOL_PYTHON, default=False)
 def constraints(session: nox.Session) -> None:
-    """Re-pin requirements/constraints.txt from pyproject.toml with pip-compile."""
+    """Re-pin requirements/constraints.txt from pyproject.toml with pip-compile, then the
+    hashed sets the pipelines install from (tool.txt, pipeline.txt), at the same versions."""
     session.install("-c", CONSTRAINTS, "pip-tools")
-    session.run(
+    common = [
         "pip-compile",
         "--quiet",
-        "--all-extras",
         "--strip-extras",
         "--allow-unsafe",
         "--no-emit-index-url",
         "--no-emit-find-links",
         "--no-emit-trusted-host",
+    ]
+    header = {"CUSTOM_COMPILE_COMMAND": "nox -s constraints"}
+    session.run(
+        *common,
+        "--all-extras",
         *session.posargs,
         "--output-file",
         CONSTRAINTS,
         "pyproject.toml",
+        env=header,
     )
+    # The build backend is pinned by pyproject.toml, apart from the test extras' setuptools.
+    same = Path(session.create_tmp()) / "constraints-without-setuptools.txt"
+    same.write_text(
+        "".join(
+            line + "\n"
+            for line in Path(CONSTRAINTS).read_text().splitlines()
+            if not line.startswith("setuptools==")
+        )
+    )
+    hashed = [*common, "--generate-hashes", "--constraint", str(same)]
+    session.run(
+        *hashed, "--output-file", TOOL_HASHES, "pyproject.toml", "requirements/build.in", env=header
+    )
+    session.run(*hashed, "--output-file", PIPELINE_HASHES, "requirements/pipeline.in", env=header)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,42 @@ def test_every_file_that_decides_what_gets_in_needs_security() -> None:
     assert any(p.startswith("tools/pipgate/policy") for p in deciding)
     unguarded = [path for path in deciding if "@ORG/security" not in owners_of(path)]
     assert unguarded == []
+
+
+def hashed_pins(path: Path) -> dict[str, str]:
+    """Every pin of a hashed requirements file; each must carry a sha256."""
+    text = path.read_text()
+    blocks = re.split(r"^(?=[a-z0-9][a-z0-9._-]*==)", text, flags=re.MULTILINE)
+    pins = {}
+    for block in blocks[1:]:
+        name, version = block.split(" ", 1)[0].strip().split("==")
+        assert "--hash=sha256:" in block, f"{path.name}: {name} has no hash"
+        pins[name] = version
+    return pins
+
+
+def test_the_pipelines_install_their_tools_by_hash() -> None:
+    constraints = dict(
+        line.split("==", 1)
+        for line in (REPO / "requirements" / "constraints.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    tool = hashed_pins(REPO / "requirements" / "tool.txt")
+    nox_set = hashed_pins(REPO / "requirements" / "pipeline.txt")
+    assert "nox" in nox_set and {"pip-tools", "pip-audit", "twine", "uv"} <= set(tool)
+    # The same versions as the constraints every other session installs with; the build
+    # backend is pyproject.toml's own pin.
+    for name, version in {**tool, **nox_set}.items():
+        if name != "setuptools":
+            assert constraints[name].strip() == version, name
+    backend = re.search(
+        r'requires = \["setuptools==([^"]+)"\]', (REPO / "pyproject.toml").read_text()
+    )
+    assert backend is not None and tool["setuptools"] == backend[1]
+    for name in PIPELINES:
+        for step in pipeline(name)["steps"]:
+            command = " ".join(step["args"])
+            if "pip install" in command:
+                assert "--require-hashes -r requirements/pipeline.txt" in command, step["id"]
+                assert "-c requirements/constraints.txt" not in command, step["id"]
+    assert "--require-hashes -r requirements/pipeline.txt" in (REPO / ".ci" / "run").read_text()
