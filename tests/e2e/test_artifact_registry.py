@@ -280,6 +280,13 @@ def test_a_remote_repository_is_the_upstream_with_a_token(
 
 
 PARENT = "projects/test-project/locations/europe-west1/repositories/approved"
+SPEC = RegistrySpec(
+    kind=RegistryKind.ARTIFACT_REGISTRY,
+    url=REGISTRY,
+    location="europe-west1",
+    project="test-project",
+    repository="approved",
+)
 GOOD_HASH = {"type": "SHA256", "value": base64.b64encode(b"\x01" * 32).decode()}
 
 
@@ -349,16 +356,9 @@ def test_a_hostile_files_listing_is_refused(
     stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
     token = str(stand_in._issue()["access_token"])
     stand_in.files_answers = list(answers)
-    spec = RegistrySpec(
-        kind=RegistryKind.ARTIFACT_REGISTRY,
-        url=REGISTRY,
-        location="europe-west1",
-        project="test-project",
-        repository="approved",
-    )
     try:
         with pytest.raises(RegistryError) as raised:
-            ArtifactRegistry(spec, FixedToken(token)).inventory()
+            ArtifactRegistry(SPEC, FixedToken(token)).inventory()
     finally:
         stand_in.stop()
     assert said in raised.value.message
@@ -372,15 +372,8 @@ def test_a_clean_listing_gives_each_file_its_hash_and_version(
     token = str(stand_in._issue()["access_token"])
     digest = hashlib.sha256(b"wheel bytes").hexdigest()
     (stand_in.files / "Cycle_X-1.0-py3-none-any.whl").write_bytes(b"wheel bytes")
-    spec = RegistrySpec(
-        kind=RegistryKind.ARTIFACT_REGISTRY,
-        url=REGISTRY,
-        location="europe-west1",
-        project="test-project",
-        repository="approved",
-    )
     try:
-        held = ArtifactRegistry(spec, FixedToken(token)).inventory()
+        held = ArtifactRegistry(SPEC, FixedToken(token)).inventory()
     finally:
         stand_in.stop()
     [(name, item)] = held.items()
@@ -406,13 +399,6 @@ def test_a_hostile_deletion_answer_is_an_error(
     stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
     token = str(stand_in._issue()["access_token"])
     stand_in.delete_answer = answer
-    spec = RegistrySpec(
-        kind=RegistryKind.ARTIFACT_REGISTRY,
-        url=REGISTRY,
-        location="europe-west1",
-        project="test-project",
-        repository="approved",
-    )
     held = Held(
         "cycle_x-1.0-py3-none-any.whl",
         "0" * 64,
@@ -420,7 +406,7 @@ def test_a_hostile_deletion_answer_is_an_error(
     )
     try:
         with pytest.raises(RegistryError) as raised:
-            ArtifactRegistry(spec, FixedToken(token)).remove([held])
+            ArtifactRegistry(SPEC, FixedToken(token)).remove([held])
     finally:
         stand_in.stop()
     assert said in raised.value.message

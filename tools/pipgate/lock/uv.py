@@ -14,11 +14,9 @@ from __future__ import annotations
 import datetime
 import re
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from pipgate.allowlist import Target
-from pipgate.http import Credentials
 from pipgate.lock.buildfail import build_failure
 from pipgate.lock.interface import (
     LockError,
@@ -31,7 +29,6 @@ from pipgate.lock.interface import (
 from pipgate.lock.piptools import PipToolsLocker, _parse_output, conflict_error
 from pipgate.names import normalize
 from pipgate.problems import Problem
-from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment, uv_binary
 from pipgate.toolenv import cache_dir
 from pipgate.urls import with_credentials
@@ -76,17 +73,6 @@ def _uv() -> str:
 
 class UvLocker(PipToolsLocker):
     """``uv pip compile``: one resolution per platform of the target, which must agree."""
-
-    def __init__(
-        self,
-        upstream: str | None,
-        registry: Callable[[], Registry] | None = None,
-        file_hosts: tuple[str, ...] = (),
-        credentials: Credentials | None = None,
-        now: Callable[[], datetime.datetime] | None = None,
-    ) -> None:
-        super().__init__(upstream, registry, file_hosts, credentials)
-        self._now = now or (lambda: datetime.datetime.now(datetime.UTC))
 
     def cannot_lock(self, target: Target) -> str | None:
         for platform in target.platforms:
@@ -210,7 +196,7 @@ class UvLocker(PipToolsLocker):
     def _cooldown_args(self, request: Request) -> list[str]:
         if request.cooldown_days <= 0:
             return []
-        now = self._now()
+        now = datetime.datetime.now(datetime.UTC)
         cutoff = now - datetime.timedelta(days=request.cooldown_days)
         args = ["--exclude-newer", cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")]
         # An entry's own release stays visible: a young entry is the check's to refuse by
