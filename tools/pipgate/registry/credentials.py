@@ -77,12 +77,19 @@ class GoogleCredentials(Credentials):
 
     def __init__(self) -> None:
         self._found: Any = None
-        self._lock = threading.Lock()
+        # One lock for the lookup, the refresh and the read of the token: pages are read 32
+        # at a time, and a thread must never see credentials another is still making (a
+        # second lookup's token is None until refreshed, and goes out as "None").
+        self._lock = threading.RLock()
 
     @property
     def credentials(self) -> Any:  # noqa: ANN401 - google-auth's credentials, untyped
         """google-auth's credentials, looked up on first use (a command that never reaches
         Artifact Registry never needs them)."""
+        with self._lock:
+            return self._lookup()
+
+    def _lookup(self) -> Any:  # noqa: ANN401 - google-auth's credentials, untyped
         if self._found is None:
             # google-auth is imported only for Artifact Registry, where it is needed.
             import google.auth  # noqa: PLC0415
@@ -122,6 +129,7 @@ class GoogleCredentials(Credentials):
                 ) from None
 
     def get(self) -> tuple[str, str] | None:
-        if self._expiring():
-            self.refresh()
-        return "oauth2accesstoken", str(self.credentials.token)
+        with self._lock:
+            if self._expiring():
+                self.refresh()
+            return "oauth2accesstoken", str(self.credentials.token)
