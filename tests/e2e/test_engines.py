@@ -85,26 +85,6 @@ def test_the_cooldown_keeps_the_resolver_off_a_fresh_release(
     assert versions["cool-dep"] == "1.1"
 
 
-def test_uv_conflict_names_both_entries(allowlist: AllowlistDir, upstream: Server) -> None:
-    allowlist.write("config.yaml", with_engine(config_text(upstream.url), "uv"))
-    allowlist.write("a.yaml", entries("chain-a==1.0", "conflict-a==1.0"))
-    allowlist.write("b.yaml", entries("conflict-b==1.0"))
-    (allowlist.path / "team.yaml").unlink()
-    result = lock(allowlist, "--target", "py311")
-    assert result.returncode == 2, result.stdout + result.stderr
-    problems = [line for line in result.stdout.splitlines() if line.strip()]
-    assert len(problems) == 2, problems
-    assert (
-        "a.yaml:6: conflict-a==1.0 cannot be installed together with conflict-b==1.0"
-        in (problems[0])
-    )
-    assert (
-        "b.yaml:2: conflict-b==1.0 cannot be installed together with conflict-a==1.0"
-        in (problems[1])
-    )
-    assert "Traceback" not in result.stderr
-
-
 def test_uv_refuses_what_needs_an_sdist_at_its_entry(
     allowlist: AllowlistDir, upstream: Server
 ) -> None:

@@ -239,7 +239,9 @@ def test_missing_version_and_name(universe: AllowlistDir) -> None:
     assert "team.yaml:6: no project named 'no-such-project' exists at" in result.stdout
 
 
-def test_conflict_names_both_entries(universe: AllowlistDir) -> None:
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_conflict_names_both_entries(universe: AllowlistDir, upstream: Server, engine: str) -> None:
+    universe.write("config.yaml", config_text(upstream.url) + f"lock:\n  engine: {engine}\n")
     universe.write("a.yaml", entries("chain-a==1.0", "conflict-a==1.0"))
     universe.write("b.yaml", entries("conflict-b==1.0"))
     (universe.path / "team.yaml").unlink()

@@ -19,6 +19,7 @@ from pathlib import Path
 from pipgate.allowlist import Target
 from pipgate.lock.buildfail import build_failure
 from pipgate.lock.interface import (
+    Builds,
     LockError,
     LockInputError,
     LockPolicyError,
@@ -185,11 +186,11 @@ class UvLocker(PipToolsLocker):
             return _parse_output(outfile.read_text(encoding="utf-8"))
 
     @staticmethod
-    def _build_args(builds: object) -> list[str]:
-        if getattr(builds, "any", True):
+    def _build_args(builds: Builds) -> list[str]:
+        if builds.any:
             return []
         args = ["--only-binary", ":all:"]
-        for name in getattr(builds, "allowed", ()):
+        for name in builds.allowed:
             args += ["--no-binary", str(name)]
         return args
 
@@ -258,9 +259,10 @@ def _diagnose(result: Result, request: Request, platform: str) -> LockError:
             hint="each problem says what to change",
         )
     missing = _NO_VERSION.search(text)
-    summary = " ".join(
-        line.strip() for line in text.splitlines() if line.strip().startswith(("Because", "And"))
-    )[:600]
+    # uv's explanation (after "cause:"), whose sentences it wraps over several lines: all of
+    # it, up to its hints.
+    explained = text.partition("cause:")[2].partition("hint:")[0]
+    summary = " ".join(explained.split())[:600]
     if missing is not None and normalize(missing["name"]) in by_name and len(named) <= 1:
         entry = by_name[normalize(missing["name"])]
         return LockInputError(
