@@ -176,3 +176,91 @@ def test_a_failing_metadata_build_names_the_package_and_quotes_why(
     assert "Traceback" not in result.stdout + result.stderr
     assert "team.yaml:10: broken-build==1.0 cannot be built from its sdist" in result.stdout
     assert "error: command 'gcc' failed: No such file or directory" in result.stdout
+
+
+# -- re-locking after entries are added or removed -----------------------------------------
+
+
+def whole(allowlist: AllowlistDir, target: str, folder: Path) -> set[tuple[object, ...]]:
+    """The lock of ``target`` made from nothing (another generated/ tree), as it is read."""
+    result = lock(allowlist, "--target", target, "--generated", str(folder))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return read_back(folder / target / "requirements.txt", target)
+
+
+def read_back(path: Path, target: str) -> set[tuple[object, ...]]:
+    found = read_lock(path, target)
+    assert found is not None
+    return {
+        (p.name, str(p.version), tuple(sorted(p.hashes)), tuple(sorted(p.parents)), p.top_level)
+        for p in found.packages
+    }
+
+
+INCREMENT = "entries added"
+"""What the progress says when a re-lock keeps the current lock's pins."""
+
+
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_a_relock_resolves_only_the_added_entries_and_equals_a_whole_lock(
+    allowlist: AllowlistDir, upstream: Server, engine: str, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", with_engine(config_text(upstream.url), engine))
+    allowlist.write("team.yaml", entries("chain-a==1.0", "requests==2.31.0"))
+    first = lock(allowlist, "--target", "py311")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert INCREMENT not in first.stderr
+    path = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
+    # diamond-top brings three packages the lock does not hold.
+    allowlist.write("more.yaml", entries("diamond-top==1.0"))
+    again = lock(allowlist, "--target", "py311")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "py311: 1 entry added, 5 pins kept from the current lock" in again.stderr
+    assert read_back(path, "py311") == whole(allowlist, "py311", tmp_path / "a")
+    # An entry removed takes away what only it needed; the rest is kept as it was.
+    allowlist.write("team.yaml", entries("requests==2.31.0"))
+    fewer = lock(allowlist, "--target", "py311")
+    assert fewer.returncode == 0, fewer.stdout + fewer.stderr
+    assert "0 entries added, 6 pins kept" in fewer.stderr
+    names = {name for name, *_ in read_back(path, "py311")}
+    assert "chain-b" not in names and "diamond-base" in names
+    assert read_back(path, "py311") == whole(allowlist, "py311", tmp_path / "b")
+
+
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_an_added_entry_that_the_kept_pins_cannot_serve_gets_a_whole_resolution(
+    allowlist: AllowlistDir, upstream: Server, engine: str, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", with_engine(config_text(upstream.url), engine))
+    allowlist.write("team.yaml", entries("requests==2.31.0"))
+    assert lock(allowlist, "--target", "py311").returncode == 0
+    path = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
+    assert ("certifi", "2023.7.22") in {(n, v) for n, v, *_ in read_back(path, "py311")}
+    # uses-old-certifi needs certifi<2023: the kept certifi cannot stay, so all is resolved.
+    allowlist.write("more.yaml", entries("uses-old-certifi==1.0"))
+    again = lock(allowlist, "--target", "py311")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert ("certifi", "2022.12.7") in {(n, v) for n, v, *_ in read_back(path, "py311")}
+    assert read_back(path, "py311") == whole(allowlist, "py311", tmp_path / "a")
+
+
+def test_a_relock_without_the_inputs_of_the_current_lock_resolves_everything(
+    allowlist: AllowlistDir, upstream: Server, tool_cache: Path
+) -> None:
+    allowlist.write("config.yaml", config_text(upstream.url))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    assert lock(allowlist, "--target", "py311").returncode == 0
+    path = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
+    found = read_lock(path, "py311")
+    assert found is not None
+    remembered = tool_cache / "lock-inputs" / f"{found.digest.removeprefix('sha256:')}.json"
+    # What the cache holds counts only when it hashes to the lock's digest: an entry
+    # slipped into it does not make the re-lock keep anything.
+    text = remembered.read_text()
+    assert '"entries":[' in text
+    remembered.write_text(text.replace('"entries":[', '"entries":[["zz==1",false,false,false],'))
+    allowlist.write("more.yaml", entries("cycle-x==1.0"))
+    again = lock(allowlist, "--target", "py311")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert INCREMENT not in again.stderr
+    assert {"cycle-x", "cycle-y", "chain-a"} <= {n for n, *_ in read_back(path, "py311")}

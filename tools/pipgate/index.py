@@ -411,6 +411,9 @@ def _page_scheme(page: str) -> str:
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 _SDIST_SUFFIX = re.compile(r"\.(?:tar\.gz|zip|tar\.bz2|tar\.xz|tgz)$")
+_N = r"(?:0|[1-9][0-9]*)"
+_CANONICAL = re.compile(rf"{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\.dev{_N})?")
+"""A public version that PEP 440 normalisation leaves as it is (``str(Version(v)) == v``)."""
 
 
 def _maybe_of(filename: str, versions: frozenset[str]) -> bool:
@@ -425,6 +428,8 @@ def _maybe_of(filename: str, versions: frozenset[str]) -> bool:
         raw = stem.rpartition("-")[2] if "-" in stem else None
     if raw is None or raw in versions:
         return True
+    if _CANONICAL.fullmatch(raw):
+        return False  # spelled as its own normal form already, and that is not wanted
     if "!" not in raw and raw[:1].isdigit():
         # Another spelling of a wanted version has the same leading number (1.0 and
         # 1.00.0, 2024.1 and 2024.01): where none shares it, no parse is needed.

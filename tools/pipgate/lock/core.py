@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import datetime
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from pipgate.index import IndexFile, Source
 from pipgate.lock.interface import (
     Builds,
     Locker,
+    LockError,
     LockInputError,
     LockPolicyError,
     LockToolError,
@@ -38,9 +40,12 @@ from pipgate.lock.interface import (
 from pipgate.lock.lockfile import (
     Lock,
     LockedPackage,
-    inputs_digest,
+    digest_of,
+    inputs_document,
     lock_path,
     read_lock,
+    remember_inputs,
+    remembered_inputs,
     render_lock,
 )
 from pipgate.lock.select import installable_files
@@ -159,6 +164,10 @@ def _fresh(
     return tuple(fresh)
 
 
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number} {one if number == 1 else many}"
+
+
 def describe_sources(sources: Sequence[Source]) -> str:
     return ", ".join(redact(s.url) for s in sources if not s.find_links) or "the find-links"
 
@@ -174,7 +183,8 @@ def lock_target(
     progress: Callable[[str], None] | None = None,
 ) -> Outcome:
     path = lock_path(allowlist, target, output)
-    digest = inputs_digest(allowlist, target)
+    document = inputs_document(allowlist, target)
+    digest = digest_of(document)
     existing = read_lock(path, target.name)
     if existing is not None and existing.digest == digest and not upgrade:
         return Outcome(target.name, path, False, existing, True)
@@ -198,31 +208,22 @@ def lock_target(
     where = describe_sources(sources)
     policy = allowlist.config.policy
     supported = supported_tags(target.python, target.platforms, target.implementation)
-    # Every entry's page is read, and checked, before any resolver runs: a page that
-    # redirects to another origin is refused before pip could follow it there.
-    pages = _entry_pages(locker, sources, entries, where)
-    builds = _builds(entries, pages, target, policy.sdists, supported)
-    pins = locker.resolve(
-        Request(
-            target,
-            tuple(entries),
-            builds,
-            upgrade=upgrade,
-            previous=path if existing is not None else None,
-            cooldown_days=policy.min_release_age_days,
-            fresh_entries=_fresh(entries, pages, policy.min_release_age_days),
-        )
-    )
     by_name = {e.name: e for e in entries}
-    _check_exact(pins, by_name, target)
-    more = [p for p in pins if p.name not in pages]
-    versions = {p.name: frozenset({exact(p.version)}) for p in more}
-    pages.update(_fetch_pages(sources, [p.name for p in more], versions))
-
-    parents = {p.name: p.parents for p in pins}
-    packages, problems = _select_files(
-        pins, pages, by_name, target=target, where=where, supported=supported, policy=policy
-    )
+    step = _Step(locker, sources, where, target, policy, supported)
+    made: tuple[list[LockedPackage], list[Problem]] | None = None
+    if existing is not None and not upgrade:
+        increment = _increment(existing, remembered_inputs(existing.digest), document, entries)
+        if increment is not None:
+            if progress is not None:
+                progress(
+                    f"{target.name}: {_count(len(increment.added), 'entry', 'entries')} added, "
+                    f"{len(increment.kept)} pins kept from the current lock"
+                )
+            made = _lock_increment(step, increment, by_name)
+    if made is None:
+        made = _lock_whole(step, entries, by_name, upgrade, path if existing is not None else None)
+    packages, problems = made
+    parents = {p.name: p.parents for p in packages}
     if policy.transitive is TransitivePolicy.EXPLICIT:
         for package in packages:
             if package.name not in by_name:
@@ -244,7 +245,185 @@ def lock_target(
 
     lock = Lock(target.name, digest, tuple(packages))
     changed = write_atomic(path, render_lock(lock, target, command))
+    remember_inputs(document)
     return Outcome(target.name, path, changed, lock, False, existing)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """What every resolution of one target shares."""
+
+    locker: Locker
+    sources: Sequence[Source]
+    where: str
+    target: Target
+    policy: Policy
+    supported: frozenset[Tag]
+
+
+def _lock_whole(
+    step: _Step,
+    entries: Sequence[PackageEntry],
+    by_name: Mapping[NormalizedName, PackageEntry],
+    upgrade: bool,
+    previous: Path | None,
+) -> tuple[list[LockedPackage], list[Problem]]:
+    """Every entry resolved together (keeping the current lock's pins where it can)."""
+    # Every entry's page is read, and checked, before any resolver runs: a page that
+    # redirects to another origin is refused before pip could follow it there.
+    pages = _entry_pages(step.locker, step.sources, entries, step.where)
+    builds = _builds(entries, pages, step.target, step.policy.sdists, step.supported)
+    days = step.policy.min_release_age_days
+    pins = step.locker.resolve(
+        Request(
+            step.target,
+            tuple(entries),
+            builds,
+            upgrade=upgrade,
+            previous=previous,
+            cooldown_days=days,
+            fresh_entries=_fresh(entries, pages, days),
+        )
+    )
+    return _hashed(step, pins, pages, by_name)
+
+
+def _hashed(
+    step: _Step,
+    pins: Sequence[Pin],
+    pages: dict[str, list[IndexFile]],
+    by_name: Mapping[NormalizedName, PackageEntry],
+) -> tuple[list[LockedPackage], list[Problem]]:
+    """The resolver's pins, checked, each with the hashes of the files the target may
+    install; a pin with none is a problem."""
+    _check_exact(pins, by_name, step.target)
+    more = [p for p in pins if p.name not in pages]
+    versions = {p.name: frozenset({exact(p.version)}) for p in more}
+    pages.update(_fetch_pages(step.sources, [p.name for p in more], versions))
+    return _select_files(
+        pins,
+        pages,
+        by_name,
+        target=step.target,
+        where=step.where,
+        supported=step.supported,
+        policy=step.policy,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Increment:
+    """A re-lock whose only change is entries added or removed: the current lock's pins
+    that the remaining entries still reach are kept as they are."""
+
+    kept: tuple[LockedPackage, ...]
+    added: tuple[PackageEntry, ...]
+
+
+def _entry_key(requirement: str, sdist: object, internal: object, exempt: object) -> str:
+    return json.dumps([requirement, sdist, internal, exempt])
+
+
+def _increment(
+    existing: Lock,
+    before: Mapping[str, object] | None,
+    now: Mapping[str, object],
+    entries: Sequence[PackageEntry],
+) -> _Increment | None:
+    """The pins to keep and the entries to resolve, when the inputs differ from those of
+    the current lock by entries added or removed alone; None when a whole resolution is
+    needed (nothing known of the current lock's inputs, another change, or an added
+    entry whose name the lock already holds: a new version, or a pin that becomes an entry).
+    """
+    if before is None or set(before) != set(now):
+        return None
+    if any(before[key] != now[key] for key in now if key != "entries"):
+        return None
+    old_entries = before.get("entries")
+    if not isinstance(old_entries, list) or not all(
+        isinstance(e, list) and len(e) == 4 for e in old_entries
+    ):
+        return None
+    old = {_entry_key(*e) for e in old_entries}
+    current = {
+        _entry_key(e.requirement, e.sdist, e.internal, bool(e.cooldown_exempt)): e for e in entries
+    }
+    added = [e for key, e in current.items() if key not in old]
+    held = {p.name for p in existing.packages}
+    if any(e.name in held for e in added):
+        return None
+    kept_entries = {e.name for key, e in current.items() if key in old}
+    # What the kept entries still reach, down the lock's own edges.
+    children: dict[NormalizedName, list[NormalizedName]] = {}
+    for package in existing.packages:
+        for parent in package.parents:
+            children.setdefault(parent, []).append(package.name)
+    reached: set[NormalizedName] = set()
+    todo = [n for n in kept_entries if n in held]
+    if len(todo) != len(kept_entries):
+        return None  # an entry the lock does not hold: not a lock of these inputs
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(children.get(name, ()))
+    kept = tuple(
+        dataclasses.replace(
+            p,
+            parents=tuple(q for q in p.parents if q in reached),
+            top_level=p.name in kept_entries,
+        )
+        for p in existing.packages
+        if p.name in reached
+    )
+    return _Increment(kept, tuple(added))
+
+
+def _lock_increment(
+    step: _Step, increment: _Increment, by_name: Mapping[NormalizedName, PackageEntry]
+) -> tuple[list[LockedPackage], list[Problem]] | None:
+    """The kept pins with the added entries resolved against them (held to their versions
+    by constraints); None when that fails, and a whole resolution then decides (and
+    explains)."""
+    kept = {p.name: p for p in increment.kept}
+    if not increment.added:
+        return list(increment.kept), []
+    added = list(increment.added)
+    pages = _entry_pages(step.locker, step.sources, added, step.where)
+    try:
+        builds = _builds(added, pages, step.target, step.policy.sdists, step.supported)
+        days = step.policy.min_release_age_days
+        pins = step.locker.resolve(
+            Request(
+                step.target,
+                tuple(added),
+                builds,
+                cooldown_days=days,
+                fresh_entries=_fresh(added, pages, days),
+                constraints=tuple(f"{p.name}=={p.version}" for p in increment.kept),
+            )
+        )
+    except LockError:
+        return None
+    if any(p.name in kept and p.version != kept[p.name].version for p in pins):
+        return None  # a constraint not held: let the whole resolution say why
+    fresh = [p for p in pins if p.name not in kept]
+    merged = dict(kept)
+    hashed, problems = _hashed(step, fresh, pages, by_name)
+    for package in hashed:
+        merged[package.name] = package
+    for pin in pins:
+        if pin.name in kept:
+            # A kept pin that an added entry also needs: one more parent.
+            old = kept[pin.name]
+            parents = tuple(sorted({*old.parents, *pin.parents}))
+            merged[pin.name] = dataclasses.replace(
+                old, parents=parents, top_level=old.top_level or pin.top_level
+            )
+        elif pin.name in merged:
+            package = merged[pin.name]
+            merged[pin.name] = dataclasses.replace(package, parents=tuple(sorted(pin.parents)))
+    return [merged[name] for name in sorted(merged)], problems
 
 
 def _select_files(

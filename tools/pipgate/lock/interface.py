@@ -88,6 +88,9 @@ class Request:
     check's, by name and line (or not, for ``cooldown_exempt``)."""
     fresh_entries: tuple[NormalizedName, ...] = ()
     """The entries whose pinned release is younger than the cooldown."""
+    constraints: tuple[str, ...] = ()
+    """``name==version`` pins the resolution must keep (a re-lock that adds entries to a
+    lock holds its other pins so); they add no requirement of their own."""
 
     @property
     def requirements(self) -> list[str]:

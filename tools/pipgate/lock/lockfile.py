@@ -6,14 +6,18 @@ each pin, and a header naming the target, the inputs digest and the command.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from pipgate.allowlist import Allowlist, Target
+from pipgate.fsutil import write_atomic
 from pipgate.names import NormalizedName, Version, normalize, parse_version
+from pipgate.toolenv import cache_dir
 
 LOCK_FORMAT = 1
 LOCK_NAME = "requirements.txt"
@@ -126,8 +130,49 @@ def render_lock(lock: Lock, target: Target, command: str) -> str:
 
 def inputs_digest(allowlist: Allowlist, target: Target) -> str:
     """What the lock of ``target`` depends on; the lock is redone when this changes."""
+    return digest_of(inputs_document(allowlist, target))
+
+
+def digest_of(document: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(_canonical(document)).hexdigest()
+
+
+def _canonical(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def remember_inputs(document: dict[str, Any]) -> None:
+    """Keep the inputs a lock was made from (in the cache, named by their digest), so that
+    the next lock can tell which entries changed since."""
+    encoded = _canonical(document)
+    name = hashlib.sha256(encoded).hexdigest()
+    # Only a shortcut for the next lock: a cache that cannot be written costs time, no more.
+    with contextlib.suppress(OSError):
+        write_atomic(cache_dir() / "lock-inputs" / f"{name}.json", encoded)
+
+
+def remembered_inputs(digest: str) -> dict[str, Any] | None:
+    """The inputs whose digest is ``digest``, when this machine made that lock; None when
+    not known here. What the cache holds counts only when it hashes to the digest."""
+    name = digest.removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", name):
+        return None
+    try:
+        encoded = (cache_dir() / "lock-inputs" / f"{name}.json").read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(encoded).hexdigest() != name:
+        return None
+    try:
+        document = json.loads(encoded)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def inputs_document(allowlist: Allowlist, target: Target) -> dict[str, Any]:
     policy = allowlist.config.policy
-    document = {
+    return {
         "format": LOCK_FORMAT,
         "target": [target.name, target.python, list(target.platforms), target.implementation],
         "upstream": allowlist.config.upstream,
@@ -138,5 +183,3 @@ def inputs_digest(allowlist: Allowlist, target: Target) -> str:
             for e in allowlist.packages_for(target)
         ),
     }
-    encoded = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(encoded).hexdigest()

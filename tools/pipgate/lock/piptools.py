@@ -140,8 +140,9 @@ class PipToolsLocker(Locker):
             infile = folder / "requirements.in"
             # The build options go last, so that line N is still the N-th entry; pip reads
             # them from the file wherever they stand, and so does every probe of it.
-            lines = [*request.requirements, *builds.pip_options()]
+            lines = [*request.requirements, *builds.pip_options(), *_constraint_lines(request)]
             infile.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            _write_constraints(folder, request)
             outfile = folder / "requirements.txt"
             if previous is not None and previous.is_file() and not upgrade:
                 # pip-compile keeps the pins of an existing output where it can.
@@ -311,6 +312,19 @@ def _conflict_details(text: str) -> list[str]:
     return found
 
 
+CONSTRAINTS = "constraints.txt"
+
+
+def _constraint_lines(request: Request) -> list[str]:
+    return [f"-c {CONSTRAINTS}"] if request.constraints else []
+
+
+def _write_constraints(folder: Path, request: Request) -> None:
+    if request.constraints:
+        text = "".join(f"{line}\n" for line in request.constraints)
+        (folder / CONSTRAINTS).write_text(text, encoding="utf-8")
+
+
 def _parse_output(text: str) -> list[Pin]:
     pins = []
     for line in text.splitlines():
@@ -331,6 +345,8 @@ def _parse_output(text: str) -> list[Pin]:
                 parent = raw.strip()
                 if parent.startswith("-r "):
                     top_level = True
+                elif parent.startswith("-c "):
+                    continue  # held by a constraint, not a parent
                 elif parent:
                     parents.append(normalize(parent))
         pins.append(Pin(normalize(match["name"]), version, tuple(parents), top_level))

@@ -27,7 +27,13 @@ from pipgate.lock.interface import (
     Pin,
     Request,
 )
-from pipgate.lock.piptools import PipToolsLocker, _parse_output, conflict_error
+from pipgate.lock.piptools import (
+    PipToolsLocker,
+    _constraint_lines,
+    _parse_output,
+    _write_constraints,
+    conflict_error,
+)
 from pipgate.names import normalize
 from pipgate.problems import Problem
 from pipgate.runner import Result, redact, run, tool_environment, uv_binary
@@ -142,7 +148,9 @@ class UvLocker(PipToolsLocker):
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"
-            infile.write_text("".join(f"{line}\n" for line in request.requirements))
+            lines = [*request.requirements, *_constraint_lines(request)]
+            infile.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            _write_constraints(folder, request)
             outfile = folder / "requirements.txt"
             cooldown = self._cooldown_args(request)
 
