@@ -2,7 +2,8 @@
 
 Each step of cloudbuild.yaml runs as Cloud Build would run it (its entrypoint and args,
 substitutions applied, the step's env), in a clone of a bare repository that plays the
-hosted one, with the embedded file registry shared by every run. Two stand-ins on PATH,
+hosted one, with the embedded file registry shared by every run (tests/cloudbuild.py runs
+the steps). Two stand-ins on PATH,
 as Cloud Build's images provide the tools: ``pip`` (the image would install nox; here the
 test environment already has pipgate, and the default test run reaches no index) and
 ``nox`` (each session of noxfile.py is ``pipgate SESSION ARGS`` under the session's
@@ -15,24 +16,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.cloudbuild import prepare
 from tests.conftest import REPO, config_text, entries
 from tests.universe import Server
 
 OSV_DATA = REPO / "tests" / "data" / "osv"
-NOX = """\
-#!{python}
-import subprocess, sys
-args = sys.argv[1:]
-session = args[args.index("-s") + 1]
-posargs = args[args.index("--") + 1 :] if "--" in args else []
-sys.exit(subprocess.call([{python!r}, "-m", "pipgate", session, *posargs]))
-"""
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -97,22 +89,11 @@ class Hosted:
         return workspace
 
 
-def tools(root: Path) -> Path:
-    folder = root / "image-tools"
-    folder.mkdir(exist_ok=True)
-    (folder / "nox").write_text(NOX.format(python=sys.executable))
-    (folder / "pip").write_text("#!/bin/sh\nexit 0\n")
-    for name in ("nox", "pip"):
-        (folder / name).chmod(0o755)
-    return folder
-
-
 def run_steps(
     workspace: Path, root: Path, *, only: set[str] | None = None, wait: bool = True
 ) -> subprocess.Popen[str] | None:
     """Run cloudbuild.yaml's steps in order (their waitFor is a chain here); returns the
     last process when ``wait`` is False."""
-    document = yaml.safe_load((workspace / "cloudbuild.yaml").read_text())
     head = git(workspace, "rev-parse", "HEAD")
     values = {
         "BRANCH_NAME": "main",
@@ -120,21 +101,8 @@ def run_steps(
         "SHORT_SHA": head[:7],
         "PROJECT_ID": "test-project",
         "_REPO_URL": str(root / "remote.git"),
-        **document["substitutions"],
     }
-
-    def substitute(text: str) -> str:
-        for key, value in values.items():
-            text = text.replace("${" + key + "}", value).replace("$" + key, value)
-        # Cloud Build mounts the checkout at /workspace.
-        return text.replace("$$", "$").replace("/workspace", str(workspace))
-
-    base_env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "GIT_"))},
-        "PATH": f"{tools(root)}{os.pathsep}{os.environ['PATH']}",
-        "PIP_CONFIG_FILE": os.devnull,
-        **dict(substitute(item).split("=", 1) for item in document["options"]["env"]),
-    }
+    document, base_env, substitute = prepare(workspace / "cloudbuild.yaml", workspace, root, values)
     process = None
     for step in document["steps"]:
         if only is not None and step["id"] not in only:

@@ -139,9 +139,79 @@ def test_review_refuses_a_stale_lock_and_a_bad_ref(
     assert bad.returncode == 2 and "git cannot read no-such-branch" in bad.stderr
     option = run_pipgate("review", "--allowlist", str(allowlist.path), "--base=--output=x")
     assert option.returncode == 2 and "is not a git ref" in option.stderr
+
+
+def test_a_stale_lock_is_locked_for_the_review_and_generated_is_left_as_it_is(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    base_repository(allowlist, upstream, "chain-a==1.0")
+    lock_file = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
+    before = lock_file.read_bytes()
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
-    stale = run_pipgate("review", "--allowlist", str(allowlist.path), "--base", "main")
-    assert stale.returncode == 2 and "older than the allowlist" in stale.stderr
+    result = run_pipgate(
+        "review", "--allowlist", str(allowlist.path), "--base", "main",
+        "--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "**PASS: ready for review: 2 added, 0 changed, 0 removed;" in result.stdout
+    assert "| **cycle-x** |" in result.stdout
+    assert lock_file.read_bytes() == before
+
+
+def review(allowlist: AllowlistDir, tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str]:
+    return run_pipgate(
+        "review", "--allowlist", str(allowlist.path), "--base", "main",
+        "--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"), *more,
+    )  # fmt: skip
+
+
+def test_a_pull_request_whose_lock_fails_still_gets_the_whole_report(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    base_repository(allowlist, upstream, "chain-a==1.0")
+    # No lock is run: in the pull-request check the lock step fails on sdist-only (no wheel
+    # under sdists: deny), and the review must still say all three things.
+    request = allowlist.write(
+        "request.yaml", entries("sdist-only==1.0", "uses-old-certifi==1.0", "requets==1.0")
+    )
+    result = review(allowlist, tmp_path, "--report", str(tmp_path / "review.md"))
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    markdown = result.stdout
+    assert (tmp_path / "review.md").read_text() == markdown
+    assert "**FAIL: policy says no (1 lock-failed, 1 typosquat, 1 vulnerability)" in markdown
+    where = "allowlist/request.yaml"
+    failed = next(line for line in markdown.splitlines() if "sdist-only==1.0 has no wheel" in line)
+    assert f"{where}:{line_of(request, 'sdist-only')}" in failed
+    assert "allow building it from its sdist" in failed
+    assert "the entries named here are not in it" in markdown
+    vulnerable = next(line for line in markdown.splitlines() if "certifi==2022.12.7" in line)
+    assert "PYSEC-2023-135" in vulnerable
+    assert f"{where}:{line_of(request, 'uses-old-certifi')}" in vulnerable
+    squat = next(line for line in markdown.splitlines() if "| typosquat |" in line)
+    assert f"{where}:{line_of(request, 'requets')}" in squat
+    # The failure first: before the findings and the inventories.
+    assert markdown.index("The lock could not be made") < markdown.index("Policy findings")
+    document = json.loads(review(allowlist, tmp_path, "--format", "json").stdout)
+    # One per target: each says which target has no wheel.
+    failures = document["lock_failures"]
+    assert sorted(t for f in failures for t in f["targets"]) == ["py311", "py312"]
+    assert {(f["package"], f["kind"], f["line"]) for f in failures} == {
+        ("sdist-only", "policy", line_of(request, "sdist-only"))
+    }
+    assert document["unlocked_targets"] == []
+
+
+def test_a_version_that_does_not_exist_is_input_with_the_report_and_exit_2(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    base_repository(allowlist, upstream, "chain-a==1.0")
+    request = allowlist.write("request.yaml", entries("cycle-x==9.9"))
+    result = review(allowlist, tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr[-3000:]
+    failed = next(line for line in result.stdout.splitlines() if "no release 9.9" in line)
+    assert f"allowlist/request.yaml:{line_of(request, 'cycle-x')}" in failed
+    assert "**FAIL: policy says no (1 lock-failed)" in result.stdout
 
 
 def test_a_pull_request_that_edits_generated_is_refused_naming_the_files(

@@ -18,8 +18,11 @@ PIPELINES = {
     "pr": REPO / "pipelines" / "pr-check.cloudbuild.yaml",
     "reaudit": REPO / "pipelines" / "reaudit.cloudbuild.yaml",
 }
-STEP_KEYS = {"id", "name", "args", "entrypoint", "waitFor", "env", "secretEnv", "dir", "timeout"}
-TOP_KEYS = {"steps", "substitutions", "options", "availableSecrets", "timeout"}
+STEP_KEYS = {
+    "id", "name", "args", "entrypoint", "waitFor", "env", "secretEnv", "dir", "timeout",
+    "allowFailure",
+}  # fmt: skip
+TOP_KEYS = {"steps", "substitutions", "options", "availableSecrets", "timeout", "artifacts"}
 BUILT_IN = {"PROJECT_ID", "BUILD_ID", "BRANCH_NAME", "COMMIT_SHA", "SHORT_SHA", "REPO_NAME"}
 PR_BUILT_IN = {"_BASE_BRANCH", "_HEAD_BRANCH", "_PR_NUMBER", "_HEAD_REPO_URL"}
 # Cloud Build replaces $NAME and ${NAME}; a shell's own $ must be written $$.
@@ -67,7 +70,15 @@ def test_structure_cloud_build_accepts(name: str) -> None:
     substitutions = document.get("substitutions", {})
     assert all(re.fullmatch(r"_[A-Z0-9_]+", key) for key in substitutions)
     allowed = BUILT_IN | set(substitutions) | (PR_BUILT_IN if name == "pr" else set())
-    for text in strings(steps) + strings(document.get("availableSecrets", {})):
+    for step in steps:
+        assert isinstance(step.get("allowFailure", False), bool)
+    artifacts = document.get("artifacts", {})
+    assert set(artifacts) <= {"objects"}
+    if artifacts:
+        assert artifacts["objects"]["location"].startswith("gs://")
+        assert all(isinstance(p, str) for p in artifacts["objects"]["paths"])
+    checked = strings(steps) + strings(document.get("availableSecrets", {})) + strings(artifacts)
+    for text in checked:
         for match in SUBSTITUTION.finditer(text):
             used = match["braced"] or match["plain"]
             if used is not None:
@@ -82,7 +93,9 @@ def test_every_defined_substitution_is_used(name: str) -> None:
     document = pipeline(name)
     used = {
         match["braced"] or match["plain"]
-        for text in strings(document["steps"]) + strings(document.get("availableSecrets", {}))
+        for text in strings(document["steps"])
+        + strings(document.get("availableSecrets", {}))
+        + strings(document.get("artifacts", {}))
         for match in SUBSTITUTION.finditer(text)
     }
     assert "substitutionOption" not in str(document.get("options", {}))
@@ -111,6 +124,23 @@ def test_each_target_locks_and_audits_in_its_own_python(name: str) -> None:
     # The per-target locks run in parallel: each waits only for validation.
     locks = [s for s in steps.values() if s["id"].startswith("lock-")]
     assert len(locks) >= 2 and all(s["waitFor"] == ["validate"] for s in locks)
+
+
+def test_the_pull_request_review_runs_whatever_the_steps_before_it_did() -> None:
+    document = pipeline("pr")
+    *before, last = document["steps"]
+    assert last["id"] == "review" and "allowFailure" not in last
+    # Each earlier step may fail without stopping the build; the review decides the check.
+    assert all(step.get("allowFailure") is True for step in before)
+    assert set(last["waitFor"]) == {s["id"] for s in before if s["id"] in _leaves(before)}
+    assert "--report /workspace/review.md" in " ".join(last["args"])
+    assert document["artifacts"]["objects"]["paths"] == ["review.md"]
+
+
+def _leaves(steps: list[dict[str, Any]]) -> set[str]:
+    """The steps no other step waits for."""
+    waited = {d for s in steps for d in s.get("waitFor", [])}
+    return {s["id"] for s in steps} - waited
 
 
 def test_merge_pipeline_commits_only_after_a_verified_sync() -> None:

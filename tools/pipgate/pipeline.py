@@ -16,6 +16,7 @@ import concurrent.futures
 import dataclasses
 import enum
 import functools
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -33,7 +34,7 @@ from pipgate.audit import (
 )
 from pipgate.bundle import default_path, write_bundle
 from pipgate.download import Downloader, DownloadReport, FileCache
-from pipgate.errors import ExitCode, InputError, PipgateError, PolicyError
+from pipgate.errors import ExitCode, ExternalError, InputError, PipgateError, PolicyError
 from pipgate.fsutil import write_atomic
 from pipgate.http import TRAFFIC
 from pipgate.index import Source as IndexSource
@@ -704,35 +705,54 @@ def _prune_plan(
 
 
 def review_change(options: Options, head: Allowlist, adapters: Adapters) -> ReviewReport:
-    """The review report since ``options.base``; raises PolicyFailedError when it says no."""
+    """The review report since ``options.base``, whatever the locks say: a lock that cannot
+    be made is part of the report (its problems at their entries), and everything else is
+    still determined. Raises, with the report, when it says no: exit 3 when a service could
+    not answer, 2 for invalid allowlist input, 1 when the policy refused."""
     assert options.base is not None
     targets = list(head.config.targets)
-    head_locks = {}
-    for target in targets:
-        current = current_lock(head, target, options.output)
-        if current.digest != inputs_digest(head, target):
-            raise InputError(
-                f"the lock of {target.name} is older than the allowlist",
-                hint="run 'pipgate lock' first, then review",
+    head_locks: dict[str, Lock] = {}
+    lock_files: dict[str, Path] = {}
+    failures: list[review.LockFailure] = []
+    with tempfile.TemporaryDirectory(prefix="pipgate-review-") as scratch:
+        for target in targets:
+            path = lock_path(head, target, options.output)
+            current = read_lock(path, target.name)
+            if current is not None and current.digest == inputs_digest(head, target):
+                head_locks[target.name], lock_files[target.name] = current, path
+                continue
+            # No current lock (a pull request's own lock step failed, or was not run): the
+            # review locks it here, into scratch, leaving generated/ as it is.
+            made, made_path, found = review.lock_for_review(
+                head, target, adapters.locker, Path(scratch) / target.name
             )
-        head_locks[target.name] = current
-    with adapters.auditor() as auditor:
-        found = review.build(
-            head,
-            head_locks,
-            base=options.base,
-            sources=upstream_sources(adapters.locker, targets),
-            cache=adapters.cache,
-            auditor=auditor,
-            registry=adapters.registry,
-            lock_file=lambda target: lock_path(head, target, options.output),
-        )
-    report = ReviewReport(found, review.render_markdown(found))
+            failures.extend(found)
+            if made is not None:
+                head_locks[target.name], lock_files[target.name] = made, made_path
+        with adapters.auditor() as auditor:
+            found_review = review.build(
+                head,
+                head_locks,
+                base=options.base,
+                sources=upstream_sources(adapters.locker, targets),
+                cache=adapters.cache,
+                auditor=auditor,
+                registry=adapters.registry,
+                lock_file=lambda target: lock_files[target.name],
+                lock_failures=tuple(failures),
+            )
+    report = ReviewReport(found_review, review.render_markdown(found_review))
     if options.report is not None:
         write_atomic(options.report, report.markdown)
-    if not found.ok:
-        raise policy.PolicyFailedError(
-            f"review: {found.verdict()}",
+    if not found_review.ok:
+        kinds = {f.kind for f in found_review.lock_failures}
+        error: type[PipgateError] = policy.PolicyFailedError
+        if review.FailureKind.TOOL in kinds:
+            error = ExternalError
+        elif review.FailureKind.INPUT in kinds:
+            error = InputError
+        raise error(
+            f"review: {found_review.verdict()}",
             hint="the report above says what to change",
             report=report,
         )

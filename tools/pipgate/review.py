@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import enum
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -22,19 +24,20 @@ from pipgate.allowlist import Allowlist, InvalidAllowlistError, PackageEntry, Ta
 from pipgate.audit import Auditor, decide
 from pipgate.audit import Finding as VulnerabilityFinding
 from pipgate.download import FileCache
-from pipgate.errors import InputError
+from pipgate.errors import ExitCode, InputError, PipgateError
 from pipgate.index import Source
-from pipgate.lock import Lock, chain_to_entry, lock_path, read_lock
+from pipgate.lock import Lock, Locker, chain_to_entry, lock_path, lock_target, read_lock
 from pipgate.markdown import Markup, code, emphasis, markup, strong, text
 from pipgate.names import NormalizedName, Version
 from pipgate.policy import Finding, Severity
-from pipgate.problems import display_path
+from pipgate.problems import Location, display_path
 from pipgate.registry import Registry
 from pipgate.runner import run
 from pipgate.targettags import is_sdist
 
 MAX_ROWS = 200
-"""Rows a table shows before it says how many more there are (the JSON has them all)."""
+"""The rows a table keeps first when the report is too long for a comment (the JSON has
+them all)."""
 
 
 class ReviewError(InputError):
@@ -126,6 +129,108 @@ def load_base(repo: Path, ref: str) -> tuple[dict[str, Lock], str]:
         return locks, ""
 
 
+# -- a lock for the review, whatever it says ----------------------------------------------------
+
+
+class FailureKind(enum.Enum):
+    POLICY = "policy"
+    """The lock breaks the policy (no wheel under sdists: deny, an unlisted package)."""
+    INPUT = "input"
+    """The allowlist asks for what cannot be locked (a conflict, a missing version)."""
+    TOOL = "tool"
+    """A resolver or an index could not answer: what the lock holds is unknown."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LockFailure:
+    """One reason a target's lock could not be made, at the entry it names where it names
+    one."""
+
+    targets: tuple[str, ...]
+    kind: FailureKind
+    message: str
+    hint: str
+    location: Location | None = None
+    entry: PackageEntry | None = None
+
+
+def merge_failures(failures: Iterable[LockFailure]) -> tuple[LockFailure, ...]:
+    """One failure per place and message, with every target it holds for."""
+    merged: dict[tuple[object, ...], LockFailure] = {}
+    for failure in failures:
+        key = (failure.kind, failure.location, failure.message, failure.hint)
+        known = merged.get(key)
+        targets = failure.targets if known is None else (*known.targets, *failure.targets)
+        merged[key] = dataclasses.replace(failure, targets=tuple(sorted(set(targets))))
+    return tuple(merged.values())
+
+
+MAX_LOCK_ROUNDS = 4
+"""Locks tried per target, each without the entries the previous one was refused for."""
+
+
+def _kind(error: PipgateError) -> FailureKind:
+    if error.exit_code is ExitCode.BAD_INPUT:
+        return FailureKind.INPUT
+    if error.exit_code is ExitCode.POLICY:
+        return FailureKind.POLICY
+    return FailureKind.TOOL
+
+
+def lock_for_review(
+    head: Allowlist, target: Target, locker: Locker, folder: Path
+) -> tuple[Lock | None, Path, list[LockFailure]]:
+    """The target's lock, made into ``folder``; when it cannot be made, the reasons, and the
+    lock of the other entries (those the reasons do not name), so that the report still
+    says everything else. None when not even that can be made."""
+    failures: list[LockFailure] = []
+    dropped: set[NormalizedName] = set()
+    allowlist = head
+    path = folder / target.name / "requirements.txt"
+    for _ in range(MAX_LOCK_ROUNDS):
+        try:
+            outcome = lock_target(
+                allowlist, target, locker, output=folder, command="pipgate review"
+            )
+        except PipgateError as error:
+            kind = _kind(error)
+            problems = getattr(error, "problems", ())
+            if not problems:
+                failures.append(LockFailure((target.name,), kind, error.message, error.hint or ""))
+                return None, path, failures
+            blamed: set[NormalizedName] = set()
+            for problem in problems:
+                entry = _entry_at(allowlist.packages_for(target), problem.location)
+                if entry is not None:
+                    blamed.add(entry.name)
+                failures.append(
+                    LockFailure(
+                        (target.name,), kind, problem.message, problem.hint, problem.location, entry
+                    )
+                )
+            if not blamed - dropped:
+                return None, path, failures
+            dropped |= blamed
+            kept = tuple(e for e in head.packages if e.name not in dropped)
+            allowlist = dataclasses.replace(head, packages=kept)
+            if not allowlist.packages_for(target):
+                return None, path, failures
+            continue
+        return outcome.lock, outcome.path, failures
+    return None, path, failures
+
+
+def _entry_at(entries: Iterable[PackageEntry], location: Location) -> PackageEntry | None:
+    return next(
+        (
+            e
+            for e in entries
+            if e.location.path == location.path and e.location.line == location.line
+        ),
+        None,
+    )
+
+
 def build(
     head: Allowlist,
     head_locks: Mapping[str, Lock],
@@ -136,11 +241,13 @@ def build(
     auditor: Auditor,
     registry: Callable[[], Registry],
     lock_file: Callable[[Target], Path],
+    lock_failures: Sequence[LockFailure] = (),
 ) -> Review:
     """Everything the report says: the changes since ``base``, the policy's findings on the
-    head, and the known vulnerabilities of the head's locks (failing closed like the audit)."""
+    head, and the known vulnerabilities of the head's locks (failing closed like the audit).
+    A target without a lock (``lock_failures`` say why) is left out of what needs one."""
     base_locks, note = load_base(head.root, base)
-    targets = list(head.config.targets)
+    targets = [t for t in head.config.targets if t.name in head_locks]
     locks = {t.name: (t, head_locks[t.name]) for t in targets}
     context = policy.make_context(head, locks, sources, cache, registry)
     findings = policy.run_checks(context)
@@ -171,6 +278,8 @@ def build(
         vulnerabilities=tuple(vulnerabilities.values()),
         now=context.now,
         generated=generated_edits(head.root, base),
+        lock_failures=merge_failures(lock_failures),
+        unlocked=tuple(t.name for t in head.config.targets if t.name not in head_locks),
     )
 
 
@@ -248,6 +357,8 @@ def compare(
     """Every package whose version differs between the base and the head, per target merged."""
     rows: dict[tuple[NormalizedName, Version | None, Version | None], _Row] = {}
     for target in head.config.targets:
+        if target.name not in head_locks:
+            continue  # no lock could be made: what changes there is not known
         lock = head_locks[target.name]
         new = {p.name: p.version for p in lock.packages}
         base = base_locks.get(target.name)
@@ -279,6 +390,10 @@ class Review:
     generated: tuple[str, ...] = ()
     """Files under generated/ the pull request's commits change (refused: the merge pipeline
     alone writes there)."""
+    lock_failures: tuple[LockFailure, ...] = ()
+    """Why a target's lock could not be made, at the entries named."""
+    unlocked: tuple[str, ...] = ()
+    """The targets with no lock at all: their changes, checks and audit are unknown."""
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -290,7 +405,12 @@ class Review:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and not self.unaccepted and not self.generated
+        return (
+            not self.errors
+            and not self.unaccepted
+            and not self.generated
+            and not self.lock_failures
+        )
 
     def verdict(self) -> str:
         added = sum(c.kind == "added" for c in self.changes)
@@ -306,6 +426,9 @@ class Review:
             rules["vulnerability"] = len(self.unaccepted)
         if self.generated:
             rules["generated-edited"] = len(self.generated)
+        if self.lock_failures:
+            # Counted by entry: one entry refused for two targets is one lock failure.
+            rules["lock-failed"] = len({f.location or f.message for f in self.lock_failures})
         counts = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
         return f"policy says no ({counts}): {what}"
 
@@ -343,13 +466,16 @@ def _status(finding: VulnerabilityFinding) -> Markup:
     return Markup(f"{text(f'accepted until {exception.expires}')} ({code(where)})")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
-    """A GFM table: pipgate's own markup as it is, every other value escaped as text."""
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], cap: int = MAX_ROWS
+) -> list[str]:
+    """A GFM table: pipgate's own markup as it is, every other value escaped as text; at
+    most ``cap`` rows, and then how many more there are."""
     lines = ["| " + " | ".join(text(h) for h in header) + " |", "|" + "---|" * len(header)]
-    for row in rows[:MAX_ROWS]:
+    for row in rows[:cap]:
         lines.append("| " + " | ".join(markup(c) for c in row) + " |")
-    if len(rows) > MAX_ROWS:
-        lines.append(f"\n...and {len(rows) - MAX_ROWS} more (see the JSON report)")
+    if len(rows) > cap:
+        lines.append(f"\n...and {len(rows) - cap} more (see the JSON report)")
     return lines
 
 
@@ -390,12 +516,51 @@ CHANGE_HEADER = (
 )
 
 
-def render_markdown(review: Review) -> str:
-    """The report: every value from a package, an index or the allowlist is escaped text."""
+COMMENT_LIMIT = 65536
+"""The most characters a pull-request comment holds (GitHub's limit): the report stays
+under it, leaving table rows out (and saying so) where it must."""
+FOLD_AT = 50
+"""A table of requested packages longer than this is folded like the transitive one."""
+_CAPS = (MAX_ROWS, 100, 50, 20, 5, 0)
+"""The rows each table may keep, tried in turn until the report fits."""
+_SHRINK_ORDER = ("transitive", "removed", "requested", "vulnerabilities", "findings", "failures")
+"""Which tables give up rows first: inventories before what a reviewer decides on."""
+
+
+def render_markdown(review: Review, limit: int = COMMENT_LIMIT) -> str:
+    """The report: every value from a package, an index or the allowlist is escaped text.
+    Verdict first, then what decides (lock failures, findings, vulnerabilities), then the
+    inventories; under ``limit`` characters, with what was left out said at the top."""
+    caps = dict.fromkeys(_SHRINK_ORDER, sys.maxsize)
+    rendered = _render(review, caps)
+    for table in _SHRINK_ORDER:
+        for cap in _CAPS:
+            if len(rendered) <= limit:
+                return rendered
+            caps[table] = cap
+            rendered = _render(review, caps)
+    if len(rendered) <= limit:
+        return rendered
+    # Only the verdict and the notes are left: cut, and say so (never past the limit).
+    tail = "\n\n...the report is cut here to fit a comment; see the JSON report\n"
+    return rendered[: limit - len(tail)] + tail
+
+
+def _render(review: Review, caps: Mapping[str, int]) -> str:
     lines = [f"## pipgate review against {code(review.base)}", ""]
     mark = "PASS" if review.ok else "FAIL"
     # The verdict is pipgate's own words: counts and rule names, nothing from a package.
     lines += [Markup(f"**{mark}: {review.verdict()}**"), ""]
+    left_out = _left_out(review, caps)
+    if left_out:
+        lines += [
+            Markup(
+                f"*{left_out} table rows are left out to keep this report under "
+                f"{COMMENT_LIMIT:,} characters (a pull-request comment's limit); "
+                "`pipgate review --format json` has them all.*"
+            ),
+            "",
+        ]
     if review.note:
         lines += [emphasis(review.note), ""]
     if review.generated:
@@ -410,6 +575,7 @@ def render_markdown(review: Review) -> str:
         ]
         lines += [Markup(f"- {code(name)}") for name in review.generated]
         lines += [""]
+    lines += _failure_lines(review, caps["failures"])
     if review.findings:
         lines += ["### Policy findings", ""]
         lines += _table(
@@ -425,6 +591,7 @@ def render_markdown(review: Review) -> str:
                 ]
                 for f in review.findings
             ],
+            caps["findings"],
         )
         lines.append("")
     if review.vulnerabilities:
@@ -446,6 +613,7 @@ def render_markdown(review: Review) -> str:
                 ]
                 for v in review.vulnerabilities
             ],
+            caps["vulnerabilities"],
         )
         lines.append("")
     top = [c for c in review.changes if c.kind != "removed" and c.top_level]
@@ -453,26 +621,82 @@ def render_markdown(review: Review) -> str:
     removed = [c for c in review.changes if c.kind == "removed"]
     if top:
         lines += [f"### Requested ({len(top)})", ""]
-        lines += _table(CHANGE_HEADER, _change_rows(top, review.now))
-        lines.append("")
+        folded = len(top) > FOLD_AT
+        if folded:
+            lines += ["<details>", f"<summary>{len(top)} requested packages</summary>", ""]
+        lines += _table(CHANGE_HEADER, _change_rows(top, review.now), caps["requested"])
+        lines += ["", "</details>", ""] if folded else [""]
     if transitive:
         lines += [
             "<details>",
             f"<summary>Transitive: {len(transitive)} packages the requested ones need</summary>",
             "",
         ]
-        lines += _table(CHANGE_HEADER, _change_rows(transitive, review.now))
+        lines += _table(CHANGE_HEADER, _change_rows(transitive, review.now), caps["transitive"])
         lines += ["", "</details>", ""]
     if removed:
         lines += [f"### Removed ({len(removed)})", ""]
         lines += _table(
             ("package", "version", "targets"),
             [[c.package, c.old, ", ".join(c.targets)] for c in removed],
+            caps["removed"],
         )
         lines.append("")
     if not review.changes:
         lines += ["No package changes version.", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _failure_lines(review: Review, cap: int) -> list[str]:
+    """Why a lock could not be made, at each entry: the first thing after the verdict."""
+    if not review.lock_failures:
+        return []
+    lines: list[str] = []
+    lines += ["### The lock could not be made", ""]
+    if review.unlocked:
+        lines += [
+            Markup(
+                "No lock at all for "
+                + ", ".join(str(code(t)) for t in review.unlocked)
+                + ": what changes there, its checks and its audit are not known."
+            ),
+            "",
+        ]
+    else:
+        lines += [
+            Markup(
+                "Everything below is from a lock of the other entries: the entries named "
+                "here are not in it."
+            ),
+            "",
+        ]
+    lines += _table(
+        ("target", "entry", "problem", "what to do"),
+        [
+            [
+                ", ".join(f.targets),
+                code(str(f.location)) if f.location is not None else Markup(""),
+                f.message,
+                f.hint,
+            ]
+            for f in review.lock_failures
+        ],
+        cap,
+    )
+    lines.append("")
+    return lines
+
+
+def _left_out(review: Review, caps: Mapping[str, int]) -> int:
+    sizes = {
+        "failures": len(review.lock_failures),
+        "findings": len(review.findings),
+        "vulnerabilities": len(review.vulnerabilities),
+        "requested": sum(c.kind != "removed" and c.top_level for c in review.changes),
+        "transitive": sum(c.kind != "removed" and not c.top_level for c in review.changes),
+        "removed": sum(c.kind == "removed" for c in review.changes),
+    }
+    return sum(max(0, size - caps[name]) for name, size in sizes.items())
 
 
 def as_json(review: Review) -> dict[str, object]:
@@ -509,4 +733,17 @@ def as_json(review: Review) -> dict[str, object]:
         "findings": [f.as_json() for f in review.findings],
         "vulnerabilities": [v.as_json() for v in review.vulnerabilities],
         "generated_edits": list(review.generated),
+        "lock_failures": [
+            {
+                "targets": list(f.targets),
+                "kind": f.kind.value,
+                "file": display_path(f.location.path) if f.location is not None else None,
+                "line": f.location.line if f.location is not None else None,
+                "package": f.entry.spelled if f.entry is not None else None,
+                "message": f.message,
+                "hint": f.hint,
+            }
+            for f in review.lock_failures
+        ],
+        "unlocked_targets": list(review.unlocked),
     }
