@@ -269,23 +269,35 @@ def _lock_whole(
     previous: Path | None,
 ) -> tuple[list[LockedPackage], list[Problem]]:
     """Every entry resolved together (keeping the current lock's pins where it can)."""
+    pins, pages = _resolve(step, entries, upgrade=upgrade, previous=previous)
+    return _hashed(step, pins, pages, by_name)
+
+
+def _resolve(
+    step: _Step,
+    entries: Sequence[PackageEntry],
+    *,
+    upgrade: bool = False,
+    previous: Path | None = None,
+    constraints: tuple[str, ...] = (),
+) -> tuple[list[Pin], dict[str, list[IndexFile]]]:
+    """The resolver's pins for ``entries``, and the pages of their pinned releases."""
     # Every entry's page is read, and checked, before any resolver runs: a page that
     # redirects to another origin is refused before pip could follow it there.
     pages = _entry_pages(step.locker, step.sources, entries, step.where)
     builds = _builds(entries, pages, step.target, step.policy.sdists, step.supported)
     days = step.policy.min_release_age_days
-    pins = step.locker.resolve(
-        Request(
-            step.target,
-            tuple(entries),
-            builds,
-            upgrade=upgrade,
-            previous=previous,
-            cooldown_days=days,
-            fresh_entries=_fresh(entries, pages, days),
-        )
+    request = Request(
+        step.target,
+        tuple(entries),
+        builds,
+        upgrade=upgrade,
+        previous=previous,
+        cooldown_days=days,
+        fresh_entries=_fresh(entries, pages, days),
+        constraints=constraints,
     )
-    return _hashed(step, pins, pages, by_name)
+    return step.locker.resolve(request), pages
 
 
 def _hashed(
@@ -388,21 +400,9 @@ def _lock_increment(
     kept = {p.name: p for p in increment.kept}
     if not increment.added:
         return list(increment.kept), []
-    added = list(increment.added)
-    pages = _entry_pages(step.locker, step.sources, added, step.where)
+    held = tuple(f"{p.name}=={p.version}" for p in increment.kept)
     try:
-        builds = _builds(added, pages, step.target, step.policy.sdists, step.supported)
-        days = step.policy.min_release_age_days
-        pins = step.locker.resolve(
-            Request(
-                step.target,
-                tuple(added),
-                builds,
-                cooldown_days=days,
-                fresh_entries=_fresh(added, pages, days),
-                constraints=tuple(f"{p.name}=={p.version}" for p in increment.kept),
-            )
-        )
+        pins, pages = _resolve(step, increment.added, constraints=held)
     except LockError:
         return None
     if any(p.name in kept and p.version != kept[p.name].version for p in pins):
