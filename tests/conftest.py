@@ -129,15 +129,24 @@ def universe_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def upstream(universe_files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def upstream(universe_index: Server) -> Iterator[Server]:
     """pypiserver serving the test universe, open to anyone, behind a front that makes it
     a modern index (yanked releases, upload times, project statuses): the upstream."""
+    front = UpstreamFront(universe_index, YANKED)
+    try:
+        yield front.server()
+    finally:
+        front.stop()
+
+
+@pytest.fixture(scope="session")
+def universe_index(
+    universe_files: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """pypiserver serving the test universe, without a front (fronts of a test's own go
+    before it, as ``upstream``'s does)."""
     with running(start_pypiserver(universe_files, tmp_path_factory.mktemp("logs"))) as server:
-        front = UpstreamFront(server, YANKED)
-        try:
-            yield front.server()
-        finally:
-            front.stop()
+        yield server
 
 
 @pytest.fixture

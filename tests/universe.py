@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import datetime
 import hashlib
 import io
 import os
@@ -301,7 +302,8 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("agpl-classified", "1.0", license=None, classifiers=(AGPL_CLASSIFIER,)),
     Dist("no-license", "1.0", license=None),
     Dist("needs-gpl", "1.0", ("gpl-pkg",)),
-    Dist("uses-fresh", "1.0", ("fresh-pkg",)),
+    Dist("uses-fresh", "1.0", ("fresh-pkg>=1.0",)),
+    Dist("fresh-pkg", "0.9"),  # so that fresh-pkg is no new project (TIMES: 200 days ago)
     # an sdist whose build fails (no compiler here), and a wheel that needs it
     Dist(
         "broken-build",
@@ -317,6 +319,17 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("cool-dep", "1.0"),
     Dist("cool-dep", "1.1"),
     Dist("cool-top", "1.0", ("cool-dep>=1.0",)),
+    # the signals of real incidents (TIMES, PROVENANCE): a revival after years of silence, a
+    # project first published a month ago, a file added to a release two months late, and
+    # releases with PEP 740 provenance by one publisher, then another, then none
+    Dist("dormant-pkg", "1.0"),
+    Dist("dormant-pkg", "2.0"),
+    Dist("young-project", "1.0"),
+    Dist("late-files", "1.0", sdist=True),
+    Dist("attested", "1.0"),
+    Dist("attested", "1.1"),
+    Dist("attested", "1.2"),
+    Dist("attested", "1.3"),
 )
 
 
@@ -518,6 +531,26 @@ YANKED = {"yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1"}
 """Files the upstream marks as yanked (PEP 592), with the reason it gives."""
 
 UPLOADED_LONG_AGO = "2024-01-01T00:00:00.000000Z"
+TIMES: dict[str, str | datetime.timedelta] = {
+    "fresh_pkg-0.9-py3-none-any.whl": datetime.timedelta(days=200),
+    "cool_dep-1.0-py3-none-any.whl": datetime.timedelta(days=200),
+    "dormant_pkg-1.0-py3-none-any.whl": "2019-01-01T00:00:00.000000Z",
+    "dormant_pkg-2.0-py3-none-any.whl": datetime.timedelta(days=30),
+    "young_project-1.0-py3-none-any.whl": datetime.timedelta(days=30),
+    "late_files-1.0.tar.gz": "2024-03-01T00:00:00.000000Z",
+}
+"""Upload times other than UPLOADED_LONG_AGO: a time, or how long ago (from the request)."""
+ATTESTED = {"kind": "GitHub", "repository": "attested-org/attested", "workflow": "release.yml"}
+PROVENANCE: dict[str, dict[str, str]] = {
+    "attested-1.0-py3-none-any.whl": ATTESTED,
+    "attested-1.1-py3-none-any.whl": ATTESTED,
+    "attested-1.2-py3-none-any.whl": {
+        "kind": "GitHub",
+        "repository": "someone-else/attested",
+        "workflow": "publish.yml",
+    },
+}
+"""Files the upstream publishes PEP 740 provenance for, by their publisher."""
 FRESH = frozenset({"fresh_pkg-1.0-py3-none-any.whl", "cool_dep-1.1-py3-none-any.whl"})
 """Files the upstream says were uploaded just now (PEP 700 upload-time); the rest long ago."""
 
@@ -545,6 +578,11 @@ class UpstreamFront:
         *,
         fresh: frozenset[str] = FRESH,
         status: dict[str, tuple[str, str]] | None = None,
+        times: dict[str, str | datetime.timedelta] | None = None,
+        provenance: dict[str, dict[str, str]] | None = None,
+        hidden: set[str] | frozenset[str] = frozenset(),
+        raw_provenance: dict[str, bytes] | None = None,
+        provenance_at: str = "/provenance/",
     ) -> None:
         import datetime
         import html
@@ -555,11 +593,17 @@ class UpstreamFront:
 
         status = STATUS if status is None else status
 
+        times = TIMES if times is None else times
+        attested: dict[str, dict[str, str]] = PROVENANCE if provenance is None else provenance
+
         def upload_time(filename: str) -> str:
+            now = datetime.datetime.now(datetime.UTC)
             if filename in fresh:
-                now = datetime.datetime.now(datetime.UTC)
                 return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            return UPLOADED_LONG_AGO
+            given = times.get(filename, UPLOADED_LONG_AGO)
+            if isinstance(given, datetime.timedelta):
+                return (now - given).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return given
 
         class Links(html.parser.HTMLParser):
             def __init__(self) -> None:
@@ -581,6 +625,8 @@ class UpstreamFront:
             parser.feed(text)
             files = []
             for filename, attrs in parser.links:
+                if filename in hidden:
+                    continue  # no longer listed (a removed release's file)
                 href = attrs.get("href") or ""
                 url, _, fragment = href.partition("#")
                 entry: dict[str, object] = {
@@ -592,6 +638,8 @@ class UpstreamFront:
                 }
                 if attrs.get("data-requires-python"):
                     entry["requires-python"] = html.unescape(attrs["data-requires-python"] or "")
+                if filename in attested:
+                    entry["provenance"] = f"{provenance_at}{filename}"
                 files.append(entry)
             document: dict[str, object] = {
                 "meta": {"api-version": "1.4"},
@@ -606,6 +654,14 @@ class UpstreamFront:
             return json.dumps(document).encode()
 
         def as_html(project: str, text: str) -> bytes:
+            import re
+
+            for filename in hidden:
+                text = re.sub(rf"<a [^>]*>{re.escape(filename)}</a>(<br>)?", "", text)
+            for filename in attested:
+                text = text.replace(
+                    f">{filename}</a>", f' data-provenance="/provenance/{filename}">{filename}</a>'
+                )
             for filename, reason in yanked.items():
                 text = text.replace(
                     f">{filename}</a>", f' data-yanked="{html.escape(reason)}">{filename}</a>'
@@ -629,6 +685,9 @@ class UpstreamFront:
                 self.do_GET(head=True)
 
             def do_GET(self, head: bool = False) -> None:
+                if self.path.startswith("/provenance/"):
+                    self.provenance(self.path.rsplit("/", 1)[-1])
+                    return
                 url = backend.root.rstrip("/") + self.path
                 try:
                     with urllib.request.urlopen(url, timeout=30) as response:
@@ -652,6 +711,31 @@ class UpstreamFront:
                 self.end_headers()
                 if not head:
                     self.wfile.write(body)
+
+            def provenance(self, filename: str) -> None:
+                """A PEP 740 provenance object: one attestation bundle by the publisher."""
+                publisher = attested.get(filename)
+                raw = (raw_provenance or {}).get(filename)
+                if raw is not None:
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
+                    return
+                if publisher is None:
+                    self.send_error(404)
+                    return
+                body = json.dumps(
+                    {
+                        "version": 1,
+                        "attestation_bundles": [{"publisher": publisher, "attestations": []}],
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.pypi.integrity.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

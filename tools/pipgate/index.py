@@ -82,6 +82,11 @@ class IndexFile:
     )
     """The project and exact version its name carries, where the page's reader parsed it
     already (a lock of 400 pins matches a hundred thousand names against its pins)."""
+    provenance: str | None = dataclasses.field(default=None, compare=False)
+    """The URL of its PEP 740 provenance object (checked like the file's own URL)."""
+    metadata: bool = dataclasses.field(default=False, compare=False)
+    """The index serves its core metadata alone, at its URL + ``.metadata`` (PEP 658/714)."""
+    metadata_sha256: str | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +154,24 @@ class Link:
     yanked: str | None
     upload_time: str | None
     size: int | None = None
+    provenance: str | None = None
+    """The URL of the file's PEP 740 provenance object, where the index publishes one."""
+    metadata: bool = False
+    """The index serves the file's core metadata alone (PEP 658/714), at URL + .metadata."""
+    metadata_sha256: str | None = None
+
+
+def _metadata_attr(value: str | None) -> tuple[bool, str | None]:
+    """PEP 714's ``data-core-metadata`` (or PEP 658's older name): ``true`` or
+    ``sha256=<hex>``; anything else is no metadata."""
+    if value is None:
+        return False, None
+    if value.lower() == "true":
+        return True, None
+    kind, _, digest = value.partition("=")
+    if kind == "sha256" and _SHA256.fullmatch(digest):
+        return True, digest.lower()
+    return False, None
 
 
 def parse_html(text: str, base: str) -> list[Link]:
@@ -179,9 +202,23 @@ def _links(parser: _Anchors, base: str) -> list[Link]:
                 attrs.get("data-requires-python"),
                 _text(attrs.get("data-yanked") or "") if "data-yanked" in attrs else None,
                 attrs.get("data-upload-time"),  # not standard; read where an index gives it
+                None,
+                _provenance_attr(attrs.get("data-provenance"), base),
+                *_metadata_attr(
+                    attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+                ),
             )
         )
     return out
+
+
+def _provenance_attr(value: str | None, base: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return urllib.parse.urljoin(base, value)
+    except ValueError:
+        return None  # not a URL: no provenance (and the check then says so)
 
 
 def split_sha256(url: str) -> tuple[str, str | None]:
@@ -357,7 +394,38 @@ def _json_link(item: object, page: str, position: int) -> Link:
         reason,
         item.get("upload-time"),
         size,
+        _json_provenance(item, page, where),
+        *_json_metadata(item, page, where),
     )
+
+
+def _json_provenance(item: dict[str, object], page: str, where: str) -> str | None:
+    """PEP 740's ``provenance``: the URL of the file's provenance object, or null."""
+    provenance = item.get("provenance")
+    if provenance is None:
+        return None
+    if not isinstance(provenance, str):
+        raise _malformed(page, f"{where}.provenance is not a URL")
+    try:
+        return urllib.parse.urljoin(page, provenance)
+    except ValueError:
+        raise _malformed(page, f"{where}.provenance is not a URL") from None
+
+
+def _json_metadata(item: dict[str, object], page: str, where: str) -> tuple[bool, str | None]:
+    """PEP 714's ``core-metadata`` (or PEP 658's ``dist-info-metadata``): false, true, or a
+    mapping of hashes."""
+    value = item.get("core-metadata", item.get("dist-info-metadata", False))
+    if value is None or isinstance(value, bool):
+        return bool(value), None
+    if not isinstance(value, dict):
+        raise _malformed(page, f"{where}.core-metadata is neither true, false nor hashes")
+    digest = value.get("sha256")
+    if digest is None:
+        return True, None
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+        raise _malformed(page, f"{where}.core-metadata.sha256 is not 64 hex digits")
+    return True, digest.lower()
 
 
 def _candidates(
@@ -382,6 +450,8 @@ def _candidates(
         if versions is not None and exact(release[1]) not in versions:
             continue
         _check_location(link.url, page, source)
+        if link.provenance is not None:
+            _check_location(link.provenance, page, source)
         digest = link.sha256
         if digest is not None:
             if not _SHA256.fullmatch(digest):
@@ -399,6 +469,9 @@ def _candidates(
                 source.origins,
                 source.credentials if origin(link.url) == origin(source.url) else None,
                 (release[0], exact(release[1])),
+                link.provenance,
+                link.metadata,
+                link.metadata_sha256,
             )
         )
     return tuple(out)

@@ -28,7 +28,7 @@ import enum
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from pipgate import distmeta, index
+from pipgate import distmeta, index, signals
 from pipgate.allowlist import Allowlist, PackageEntry, Target
 from pipgate.download import FileCache, fetch_to_cache
 from pipgate.errors import PipgateError, PolicyError
@@ -115,6 +115,8 @@ class Context:
     internal packages themselves left out (they come from the registry, never upstream:
     the dependency-confusion check covers them)."""
     licences: LicenceMemo = dataclasses.field(default_factory=LicenceMemo)
+    publishers: signals.Publishers = dataclasses.field(default_factory=signals.Publishers)
+    """Provenance publisher identities, read once each (see ``check_provenance``)."""
     progress: Callable[[str], None] | None = None
     """Told of each file fetched to read its metadata."""
     """What each (package, version) declares, read once (see ``license_of``)."""
@@ -548,12 +550,170 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
         return ()
 
 
+def _once(context: Context) -> list[Located]:
+    """One located package per release (the first target's), for checks of a release."""
+    seen: set[tuple[NormalizedName, str]] = set()
+    out = []
+    for located in context.located:
+        key = (located[1].name, exact(located[1].version))
+        if key not in seen:
+            seen.add(key)
+            out.append(located)
+    return out
+
+
+def _targets(context: Context, package: LockedPackage) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            {
+                t.name
+                for t, p, _, _ in context.located
+                if (p.name, p.version) == (package.name, package.version)
+            }
+        )
+    )
+
+
+def check_signals(context: Context) -> list[Finding]:
+    """Dormancy and revival, new projects, late files and missing files (policy.signals)."""
+    findings = []
+    for _, package, entry, chain in _once(context):
+        where = _targets(context, package)
+        findings += [
+            Finding(rule, severity, package.name, package.version, entry, chain, said, hint, where)
+            for rule, severity, said, hint in _release_signals(context, package)
+        ]
+    return findings
+
+
+def _release_signals(
+    context: Context, package: LockedPackage
+) -> list[tuple[str, Severity, str, str]]:
+    config = context.allowlist.config.policy.signals
+    page = context.pages.get(package.name, ProjectPage(()))
+    release = f"{package.name}=={package.version}"
+    found: list[tuple[str, Severity, str, str]] = []
+    if config.missing_files and (gone := signals.missing_files(package, page)):
+        found.append(
+            (
+                "missing-files",
+                Severity.ERROR,
+                f"the lock holds {len(gone)} file(s) of {release} that the upstream no "
+                f"longer lists (sha256 {', '.join(d[:12] for d in gone)})",
+                "find out why they were removed (an index removes malware, and a maintainer "
+                "a broken build); re-lock to take what is listed now, or remove the entry",
+            )
+        )
+    revived = signals.dormancy(package, page, config.dormant_years)
+    if revived is not None:
+        previous, when, gap = revived
+        found.append(
+            (
+                "dormant-revival",
+                Severity.WARNING,
+                f"{release} came out {gap.days // 365} years and {gap.days % 365} days after "
+                f"the release before it ({previous}, {when:%Y-%m-%d})",
+                "a project silent for years that suddenly publishes is the pattern of a "
+                "hijacked account (ctx, 2022): check who published this release and why",
+            )
+        )
+    first = signals.first_release(page)
+    days = config.new_project_days
+    if days > 0 and first is not None and context.now - first < datetime.timedelta(days):
+        found.append(
+            (
+                "new-project",
+                Severity.WARNING,
+                f"{package.name}'s first release came out {(context.now - first).days} days "
+                f"ago ({first:%Y-%m-%d}), under {days} days",
+                "check it is the project meant (typosquats, and names invented by code "
+                "assistants, are new projects), who publishes it, and that others use it",
+            )
+        )
+    for item, after in signals.late_files(package, page, config.late_file_days):
+        found.append(
+            (
+                "late-file",
+                Severity.WARNING,
+                f"{item.filename} was added to {release} {after.days} days after its first file",
+                "a file added long after a release can be a replaced or injected build: "
+                "compare it with the release's other files, or pin another release",
+            )
+        )
+    return found
+
+
+def check_provenance(context: Context) -> list[Finding]:
+    """PEP 740: a release without provenance, or by another publisher, where the release
+    before it had provenance."""
+    if not context.allowlist.config.policy.signals.provenance:
+        return []
+    pairs = []
+    for located in _once(context):
+        package = located[1]
+        page = context.pages.get(package.name, ProjectPage(()))
+        before = signals.previous_release(page, package.version)
+        if before is None:
+            continue
+        earlier = signals.release_provenance(page, package.name, before)
+        if earlier is None:
+            continue  # the release before had none: nothing to compare with
+        mine = signals.release_provenance(page, package.name, package.version, package.hashes)
+        pairs.append((located, before, earlier, mine))
+    context.publishers.read([f for _, _, e, m in pairs for f in (e, m) if f is not None])
+    findings = []
+    for (_, package, entry, chain), before, earlier, mine in pairs:
+        was = context.publishers.of(earlier)
+        now = context.publishers.of(mine)
+        release = f"{package.name}=={package.version}"
+        shown = "; ".join(was or ())
+        if now is None:
+            message = (
+                f"{release} has no provenance, but {package.name}=={before} was published "
+                f"with provenance by {shown}"
+            )
+        elif now != was:
+            message = (
+                f"{release} was published by {'; '.join(now)}, but {package.name}=={before} "
+                f"by {shown}"
+            )
+        else:
+            continue
+        findings.append(
+            Finding(
+                "provenance",
+                Severity.ERROR,
+                package.name,
+                package.version,
+                entry,
+                chain,
+                message,
+                "a release made outside the project's trusted publishing is the pattern of a "
+                f"stolen token (Ultralytics, December 2024): ask the maintainers, or stay on "
+                f"{before}",
+                _targets(context, package),
+            )
+        )
+    return findings
+
+
+def publisher_of(context: Context, package: LockedPackage) -> tuple[str, ...] | None:
+    """The publisher identities of the locked release's provenance; None without any."""
+    if not context.allowlist.config.policy.signals.provenance:
+        return None
+    page = context.pages.get(package.name, ProjectPage(()))
+    found = signals.release_provenance(page, package.name, package.version, package.hashes)
+    return context.publishers.of(found)
+
+
 CHECKS: tuple[Callable[[Context], list[Finding]], ...] = (
     check_typosquats,
     check_dependency_confusion,
     check_yanked,
     check_status,
     check_cooldown,
+    check_signals,
+    check_provenance,
 )
 """The checks that read no package file. They run first, and the licence check fetches
 nothing of a package they refuse (a squatted name, a fresh or yanked release)."""

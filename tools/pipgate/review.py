@@ -303,11 +303,13 @@ def _described(
         licence = "(not read: the policy refused the package)"
     else:
         licence = "; ".join(policy.license_of(context, package)) or "none declared"
+    publisher = () if internal else (policy.publisher_of(context, package) or ())
     return dataclasses.replace(
         change,
         licence=licence,
         released=index.release_time(files),
         sdist=bool(files) and all(is_sdist(f.filename) for f in files),
+        publisher=publisher,
     )
 
 
@@ -328,6 +330,8 @@ class Change:
     licence: str = ""
     released: datetime.datetime | None = None
     sdist: bool = False
+    publisher: tuple[str, ...] = ()
+    """Who published the release, by its PEP 740 provenance (empty: none published)."""
 
     @property
     def kind(self) -> str:
@@ -495,6 +499,7 @@ def _change_rows(changes: Iterable[Change], now: datetime.datetime) -> list[list
                 entry.reason if entry and c.top_level else "",
                 c.licence,
                 _age(c.released, now),
+                "; ".join(c.publisher) if c.publisher else "",
                 Markup("sdist: built on install" if c.sdist else "wheel"),
                 ", ".join(c.targets),
             ]
@@ -511,6 +516,7 @@ CHANGE_HEADER = (
     "reason",
     "licence",
     "released",
+    "publisher",
     "files",
     "targets",
 )
@@ -725,6 +731,7 @@ def as_json(review: Review) -> dict[str, object]:
                     "reason": c.entry.reason,
                 },
                 "licence": c.licence,
+                "publisher": list(c.publisher),
                 "released": c.released.isoformat() if c.released else None,
                 "sdist": c.sdist,
             }

@@ -21,6 +21,7 @@ from pipgate.allowlist.model import (
     RegistryKind,
     RegistrySpec,
     SdistPolicy,
+    Signals,
     Target,
     TransitivePolicy,
     VulnerabilityException,
@@ -540,12 +541,37 @@ def _policy(record: Record, root: Path, problems: Problems) -> Policy:
         ),
         audit=_audit(policy, root, problems),
         licenses_deny=_licenses(policy),
+        signals=_signals(policy),
         max_exception_days=(
             days.value
             if (days := policy.values.get("max_exception_days")) is not None
             and isinstance(days.value, int)
             else defaults.max_exception_days
         ),
+    )
+
+
+def _signals(policy: Record) -> Signals:
+    found = policy.values.get("signals")
+    if found is None or not isinstance(found.value, Record):
+        return Signals()
+    values = found.value.values
+    defaults = Signals()
+
+    def number(key: str, default: int) -> int:
+        value = values[key].value if key in values else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+    def flag(key: str, default: bool) -> bool:
+        value = values[key].value if key in values else None
+        return value if isinstance(value, bool) else default
+
+    return Signals(
+        dormant_years=number("dormant_years", defaults.dormant_years),
+        new_project_days=number("new_project_days", defaults.new_project_days),
+        late_file_days=number("late_file_days", defaults.late_file_days),
+        missing_files=flag("missing_files", defaults.missing_files),
+        provenance=flag("provenance", defaults.provenance),
     )
 
 

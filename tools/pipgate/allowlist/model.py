@@ -83,6 +83,17 @@ class AuditPolicy:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class Signals:
+    """policy.signals: the patterns of real incidents (0 or False: off)."""
+
+    dormant_years: int = 2
+    new_project_days: int = 90
+    late_file_days: int = 14
+    missing_files: bool = True
+    provenance: bool = True
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Policy:
     sdists: SdistPolicy = SdistPolicy.DENY
     transitive: TransitivePolicy = TransitivePolicy.AUTO
@@ -90,6 +101,7 @@ class Policy:
     audit: AuditPolicy = dataclasses.field(default_factory=AuditPolicy)
     licenses_deny: tuple[str, ...] = ()
     max_exception_days: int = 365
+    signals: Signals = dataclasses.field(default_factory=Signals)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -130,6 +130,50 @@ LICENSES = MapSpec(
     ),
 )
 
+SIGNALS = MapSpec(
+    title="signals",
+    description="The patterns of real incidents the check and the review look for; a number "
+    "of 0, or false, turns one off.",
+    fields=(
+        Field(
+            "dormant_years",
+            Kind.INT,
+            "Warn of a release that comes after a silence of more than this many years (the "
+            "pattern of a hijacked maintainer account).",
+            minimum=0,
+            default=2,
+        ),
+        Field(
+            "new_project_days",
+            Kind.INT,
+            "Warn of a project whose first release is younger than this many days (the "
+            "pattern of typosquats and of names invented by code assistants).",
+            minimum=0,
+            default=90,
+        ),
+        Field(
+            "late_file_days",
+            Kind.INT,
+            "Warn of a file added to a release more than this many days after its first.",
+            minimum=0,
+            default=14,
+        ),
+        Field(
+            "missing_files",
+            Kind.BOOL,
+            "Refuse a lock holding a file the upstream no longer lists.",
+            default=True,
+        ),
+        Field(
+            "provenance",
+            Kind.BOOL,
+            "Read PEP 740 provenance where the upstream publishes it: refuse a release without "
+            "provenance, or by another publisher, where the release before it had one.",
+            default=True,
+        ),
+    ),
+)
+
 POLICY = MapSpec(
     title="policy",
     description="What the pipeline accepts.",
@@ -166,6 +210,7 @@ POLICY = MapSpec(
         ),
         Field("audit", Kind.MAP, "The vulnerability source of the audit.", children=AUDIT),
         Field("licenses", Kind.MAP, "Licences the policy refuses.", children=LICENSES),
+        Field("signals", Kind.MAP, "The signals of real incidents.", children=SIGNALS),
     ),
 )
 
