@@ -379,8 +379,33 @@ def test_a_file_larger_than_its_index_published_is_cut_off(
             "zq_app-1.0-py3-none-any.whl has a sha256 that is not 64 hex digits",
         ),
         (b'{"files": [{"filename": 7, "url": []}]}', "files[0] has no filename or url text"),
+        (
+            b'{"files": [{"filename": "zq_app-1.0-py3-none-any.whl", "url": "/f",'
+            b' "provenance": {"url": "/p"}}]}',
+            "files[0].provenance is not a URL",
+        ),
+        (
+            b'{"files": [{"filename": "zq_app-1.0-py3-none-any.whl", "url": "/f",'
+            b' "core-metadata": "yes"}]}',
+            "files[0].core-metadata is neither true, false nor hashes",
+        ),
+        (
+            b'{"files": [{"filename": "zq_app-1.0-py3-none-any.whl", "url": "/f",'
+            b' "core-metadata": {"sha256": "../../etc"}}]}',
+            "files[0].core-metadata.sha256 is not 64 hex digits",
+        ),
     ],
-    ids=["not-json", "a-list", "no-filename", "files-not-a-list", "bad-hash", "wrong-types"],
+    ids=[
+        "not-json",
+        "a-list",
+        "no-filename",
+        "files-not-a-list",
+        "bad-hash",
+        "wrong-types",
+        "provenance-not-text",
+        "metadata-not-a-flag",
+        "metadata-bad-hash",
+    ],
 )
 def test_a_malformed_json_page_is_an_error_naming_the_url(
     allowlist: AllowlistDir, index: HostileIndex, body: bytes, said: str
