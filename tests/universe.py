@@ -24,6 +24,7 @@ import tarfile
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -571,7 +572,7 @@ class UpstreamFront:
     ``data-yanked`` and the status meta tags to the others. Files pass through.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0915 - one server, its handlers inline
         self,
         backend: Server,
         yanked: dict[str, str],
@@ -583,6 +584,8 @@ class UpstreamFront:
         hidden: set[str] | frozenset[str] = frozenset(),
         raw_provenance: dict[str, bytes] | None = None,
         provenance_at: str = "/provenance/",
+        core_metadata: bool = False,
+        metadata_served: dict[str, bytes] | None = None,
     ) -> None:
         import datetime
         import html
@@ -620,6 +623,14 @@ class UpstreamFront:
                     self.links.append((data.strip(), self._current))
                     self._current = None
 
+        def wheel_metadata(path: str) -> bytes:
+            """The METADATA of the backend's wheel at ``path`` (PEP 658's metadata file)."""
+            with urllib.request.urlopen(backend.root.rstrip("/") + path, timeout=30) as answer:
+                data = answer.read()
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+                return archive.read(name)
+
         def as_json(project: str, text: str) -> bytes:
             parser = Links()
             parser.feed(text)
@@ -640,6 +651,9 @@ class UpstreamFront:
                     entry["requires-python"] = html.unescape(attrs["data-requires-python"] or "")
                 if filename in attested:
                     entry["provenance"] = f"{provenance_at}{filename}"
+                if core_metadata and filename.endswith(".whl"):
+                    listed = hashlib.sha256(wheel_metadata(urllib.parse.urlsplit(url).path))
+                    entry["core-metadata"] = {"sha256": listed.hexdigest()}
                 files.append(entry)
             document: dict[str, object] = {
                 "meta": {"api-version": "1.4"},
@@ -687,6 +701,17 @@ class UpstreamFront:
             def do_GET(self, head: bool = False) -> None:
                 if self.path.startswith("/provenance/"):
                     self.provenance(self.path.rsplit("/", 1)[-1])
+                    return
+                if core_metadata and self.path.endswith(".whl.metadata"):
+                    front.metadata_requests.append(self.path)
+                    name = self.path.rsplit("/", 1)[-1].removesuffix(".metadata")
+                    served = (metadata_served or {}).get(name)
+                    if served is None:
+                        served = wheel_metadata(self.path.removesuffix(".metadata"))
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(served)))
+                    self.end_headers()
+                    self.wfile.write(served)
                     return
                 url = backend.root.rstrip("/") + self.path
                 try:
@@ -737,6 +762,9 @@ class UpstreamFront:
                 self.end_headers()
                 self.wfile.write(body)
 
+        front = self
+        self.metadata_requests: list[str] = []
+        """The metadata files asked for (PEP 658), in order."""
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)

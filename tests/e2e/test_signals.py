@@ -186,3 +186,48 @@ def test_provenance_on_another_origin_is_refused_with_the_page(
         front.stop()
     # The page that links provenance elsewhere is refused as a whole, as a file link would be.
     assert locked_result is not None and "127.0.0.1:9" in locked_result
+
+
+# -- metadata files (PEP 658/714) --------------------------------------------------------------
+
+
+def test_licences_are_read_from_the_index_metadata_files_not_the_wheels(
+    allowlist: AllowlistDir, universe_index: Server, tmp_path: Path
+) -> None:
+    front = UpstreamFront(universe_index, YANKED, core_metadata=True)
+    try:
+        locked(allowlist, front.url, "needs-gpl==1.0")
+        front.metadata_requests.clear()  # pip-compile reads them too, to resolve
+        code, findings, _ = check(allowlist, tmp_path)
+        asked = list(front.metadata_requests)
+        again = check(allowlist, tmp_path)
+    finally:
+        front.stop()
+    assert code == 1
+    assert "license:gpl-pkg" in rules(findings)  # the licence, read from the metadata file
+    assert sorted(p.rsplit("/", 1)[-1] for p in asked) == [
+        "gpl_pkg-1.0-py3-none-any.whl.metadata",
+        "needs_gpl-1.0-py3-none-any.whl.metadata",
+    ]
+    # No wheel was fetched to read them, and a second check reads them from the cache.
+    assert not (tmp_path / "cache" / "sha256").exists()
+    assert again[0] == 1 and front.metadata_requests == asked
+
+
+def test_a_metadata_file_other_than_the_page_lists_is_refused(
+    allowlist: AllowlistDir, universe_index: Server, tmp_path: Path
+) -> None:
+    served: dict[str, bytes] = {}
+    front = UpstreamFront(universe_index, YANKED, core_metadata=True, metadata_served=served)
+    try:
+        locked(allowlist, front.url, "gpl-pkg==1.0")
+        # Then the index serves another licence than the wheel's, under the listed hash.
+        lying = b"Metadata-Version: 2.4\nName: gpl-pkg\nLicense: MIT\n"
+        served["gpl_pkg-1.0-py3-none-any.whl"] = lying
+        result = run_pipgate("check", "--allowlist", str(allowlist.path), "--target", "py311",
+                             "--cache", str(tmp_path / "cache"))  # fmt: skip
+    finally:
+        front.stop()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "gpl_pkg-1.0-py3-none-any.whl.metadata" in result.stderr
+    assert "is not the metadata file its page lists" in result.stderr

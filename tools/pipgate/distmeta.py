@@ -53,6 +53,12 @@ def read(path: Path) -> CoreMetadata:
     text = metadata_text(path)
     if text is None:
         raise MetadataError(f"{path.name} carries no METADATA or PKG-INFO")
+    return parse(text, path.name)
+
+
+def parse(text: str, name: str) -> CoreMetadata:
+    """Core metadata from its text (a METADATA file, or an index's PEP 658 copy of it)."""
+    path = Path(name)
     headers = email.parser.Parser().parsestr(text, headersonly=True)
     requirements = []
     for line in headers.get_all("Requires-Dist") or ():

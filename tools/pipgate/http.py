@@ -215,13 +215,15 @@ class Client:
         retries: int = READ_RETRIES,
         origins: Origins = SAME_ORIGIN,
         redirect_hint: str | None = None,
+        limit: int | None = None,
     ) -> tuple[int, str]:
         """Stream the file at ``url`` into ``sink``; (HTTP status, sha256 of what was read).
 
-        The file may hold at most ``size`` bytes (what its index published), else
-        ``Limits.file_bytes``. A status of 400 or more reads nothing: (status, "").
+        The file may hold at most ``limit`` bytes, else ``size`` (what its index published),
+        else ``Limits.file_bytes``. A status of 400 or more reads nothing: (status, "").
         """
-        limit = size if size is not None else self.limits.file_bytes
+        if limit is None:
+            limit = size if size is not None else self.limits.file_bytes
 
         def work(cancelled: threading.Event) -> tuple[int, str]:
             response = self._send(

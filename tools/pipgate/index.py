@@ -558,6 +558,43 @@ def hash_file(item: IndexFile) -> str:
     )
 
 
+MAX_METADATA = 8 << 20
+"""A core-metadata file (PEP 658) larger than this is refused."""
+
+
+def core_metadata(item: IndexFile, folder: Path) -> str | None:
+    """The file's core metadata, from the index's metadata file (PEP 658/714), kept in
+    ``folder`` by its sha256; None where the index serves none, or gives it no sha256 (an
+    unhashed metadata file is not read: the file itself, by its locked hash, is)."""
+    digest = item.metadata_sha256
+    if not item.metadata or digest is None:
+        return None
+    kept = folder / digest
+    try:
+        data = kept.read_bytes()
+        if hashlib.sha256(data).hexdigest() == digest:
+            return data.decode("utf-8", "replace")
+    except OSError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    scratch = folder / f".{digest}.part"
+    url = item.url + ".metadata"
+    with scratch.open("wb") as handle:
+        found = _stream(
+            url, handle, size=None, origins=item.origins, credentials=item.credentials,
+            limit=MAX_METADATA,
+        )  # fmt: skip
+    if found != digest:
+        scratch.unlink(missing_ok=True)
+        raise IndexReadError(
+            f"{redact_url(url)} (sha256 {found}) is not the metadata file its page lists "
+            f"(sha256 {digest})",
+            hint="the index serves metadata other than it lists: check the index",
+        )
+    scratch.replace(kept)
+    return kept.read_bytes().decode("utf-8", "replace")
+
+
 def download(item: IndexFile, target: Path) -> str:
     """Stream a listed file to ``target``; its sha256."""
     with target.open("wb") as handle:
@@ -566,17 +603,19 @@ def download(item: IndexFile, target: Path) -> str:
         )
 
 
-def _stream(
+def _stream(  # noqa: PLR0913 - the one place a listed file is streamed
     url: str,
     sink: IO[bytes] | None,
     *,
     size: int | None,
     origins: Origins,
     credentials: Credentials | None = None,
+    limit: int | None = None,
 ) -> str:
     if urllib.parse.urlsplit(url).scheme == "file":
         digest = hashlib.sha256()
-        limit = size if size is not None else client().limits.file_bytes
+        if limit is None:
+            limit = size if size is not None else client().limits.file_bytes
         read = 0
         with _file_path(url).open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -590,7 +629,7 @@ def _stream(
         return digest.hexdigest()
     try:
         status, found = client().download(
-            url, sink, size=size, origins=origins, credentials=credentials
+            url, sink, size=size, origins=origins, credentials=credentials, limit=limit
         )
     except UnreachableError as exc:
         raise IndexReadError(

@@ -145,10 +145,17 @@ def make_context(
     registry: Callable[[], Registry],
     *,
     progress: Callable[[str], None] | None = None,
+    only: Iterable[tuple[NormalizedName, Version]] | None = None,
 ) -> Context:
     """The context of the checks: the upstream pages of every locked package and of every
-    internal name, read now; the registry, made (by ``registry``) only if a check needs it."""
-    names = {p.name for _, lock in locks.values() for p in lock.packages}
+    internal name, read now; the registry, made (by ``registry``) only if a check needs it.
+    With ``only`` (releases), the checks of locked packages look at those alone (a review
+    of what a pull request changes); the name checks still see every entry."""
+    located = locate(allowlist, locks)
+    if only is not None:
+        wanted = set(only)
+        located = tuple(item for item in located if (item[1].name, item[1].version) in wanted)
+    names = {package.name for _, package, _, _ in located}
     names |= {e.name for e in allowlist.packages if e.internal}
     return Context(
         allowlist=allowlist,
@@ -157,7 +164,7 @@ def make_context(
         now=datetime.datetime.now(datetime.UTC),
         cache=cache,
         registry=registry,
-        located=locate(allowlist, locks),
+        located=located,
         progress=progress,
     )
 
@@ -536,6 +543,16 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
         wheel_first = sorted(files, key=lambda f: (not f.filename.endswith(".whl"), f.filename))
         if not wheel_first:
             return ()
+        # The index's copy of a wheel's metadata (PEP 658/714), by its listed sha256: a few
+        # kilobytes instead of the wheel.
+        described = next((f for f in wheel_first if f.metadata and f.metadata_sha256), None)
+        if described is not None:
+            text = index.core_metadata(described, context.cache.root.parent / "metadata")
+            if text is not None:
+                try:
+                    return declared_license(distmeta.parse(text, described.filename))
+                except distmeta.MetadataError:
+                    return ()
         chosen = wheel_first[0]
         assert chosen.sha256 is not None  # locked_files hashed it
         if context.progress is not None and context.cache.get(chosen.sha256) is None:

@@ -249,13 +249,14 @@ def build(
     base_locks, note = load_base(head.root, base)
     targets = [t for t in head.config.targets if t.name in head_locks]
     locks = {t.name: (t, head_locks[t.name]) for t in targets}
-    context = policy.make_context(head, locks, sources, cache, registry)
+    compared = compare(head, head_locks, base_locks)
+    # The checks of locked packages look at what the pull request brings in (added or
+    # changed releases); the whole lock is the check step's, and the re-audit's, every day.
+    brought = {(c.package, c.new) for c in compared if c.new is not None}
+    context = policy.make_context(head, locks, sources, cache, registry, only=brought)
     findings = policy.run_checks(context)
     refused = {f.package for f in findings if f.severity is Severity.ERROR}
-    changes = [
-        _described(change, head_locks, context, refused)
-        for change in compare(head, head_locks, base_locks)
-    ]
+    changes = [_described(change, head_locks, context, refused) for change in compared]
     vulnerabilities: dict[tuple[NormalizedName, Version, str], VulnerabilityFinding] = {}
     for target in targets:
         audited, skipped = auditor.audit(lock_file(target))
