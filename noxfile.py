@@ -116,24 +116,27 @@ def _install(session: nox.Session, *extras: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (pass pytest arguments after --).
 
-    The slow end-to-end tests drive other tools (fresh virtual environments of the
-    targets' Pythons, git and the pipelines, token expiry); what they check does not
-    depend on the Python pipgate itself runs on, so they run under TOOL_PYTHON only,
-    and the other sessions' summaries show them as deselected. Tests marked live (the
-    README's set-up and main job, which need the package index) run where CI is set, as
-    .ci/run sets it. The whole run stays within the 20 minutes CI allows on two cores.
+    The end-to-end tests (tests/e2e) drive other tools (pip, pip-compile, uv, pip-audit,
+    twine, real servers, git and the pipelines); what they check does not depend on the
+    Python pipgate itself runs on, so they run under TOOL_PYTHON only; the other sessions
+    run the unit and command-line tests, which exercise pipgate's own code on each Python.
+    Tests marked live (the README's set-up and main job, which need the package index) run
+    where CI is set, as .ci/run sets it. The whole run stays within the 20 minutes CI
+    allows on two cores.
     """
     _install(session, "test")
     excluded = []
+    ignored = []
     if session.python != TOOL_PYTHON:
         excluded.append("slow")
-        session.log(f"tests marked slow run in the {TOOL_PYTHON} session only: deselected here")
+        ignored = ["--ignore", "tests/e2e"]
+        session.log(f"the end-to-end tests run in the {TOOL_PYTHON} session only: not here")
     if not os.environ.get("CI"):
         excluded.append("live")
         session.log("tests marked live need the package index and run in CI (CI=true): deselected")
     selection = ["-m", " and ".join(f"not {mark}" for mark in excluded)] if excluded else []
     # Two workers: the machines have two cores, and most tests wait on subprocesses.
-    session.run("pytest", "-n", "2", *selection, *session.posargs)
+    session.run("pytest", "-n", "2", *selection, *ignored, *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON)
