@@ -331,6 +331,8 @@ UNIVERSE: tuple[Dist, ...] = (
     Dist("attested", "1.1"),
     Dist("attested", "1.2"),
     Dist("attested", "1.3"),
+    # a release reported malicious (tests/data/osv/synthetic/MAL-2000-1.json)
+    Dist("evil-pkg", "1.0"),
 )
 
 

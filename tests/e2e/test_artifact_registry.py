@@ -262,7 +262,13 @@ def test_a_remote_repository_is_the_upstream_with_a_token(
             urllib.request.urlopen(page, timeout=10)
         refused.value.close()
         result = run_pipgate(
-            "sync", "--allowlist", str(allowlist.path), "--database", str(OSV_DATA)
+            "sync",
+            "--allowlist",
+            str(allowlist.path),
+            "--database",
+            str(OSV_DATA),
+            "--max-data-age-days",
+            "0",
         )
     finally:
         stand_in.stop()

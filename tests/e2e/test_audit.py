@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,8 @@ def audit_config(upstream: Server, audit: str) -> str:
 
 
 def offline(upstream: Server) -> str:
-    return audit_config(upstream, f"database: {OSV_DATA}")
+    # The snapshot in tests/data is frozen on purpose (2024-10): no age limit for it.
+    return audit_config(upstream, f"database: {OSV_DATA}\nmax_data_age_days: 0")
 
 
 def lock_and_audit(allowlist: AllowlistDir, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,7 +67,7 @@ def test_vulnerable_pin_fails_and_names_the_advisory(vulnerable: AllowlistDir) -
     assert "redis" not in result.stdout.replace("redis==", "")
     assert "PYSEC-2023-73" not in result.stdout
     assert "1 known vulnerability not accepted" in result.stderr
-    assert "offline OSV export" in result.stderr and "8 records" in result.stderr
+    assert "offline OSV export" in result.stderr and "9 records" in result.stderr
     report = json.loads(generated(vulnerable, "audit.json").read_text())
     assert report["verdict"] == "fail"
     assert [(f["package"], f["id"], f["status"]) for f in report["findings"]] == [
@@ -162,6 +164,9 @@ def test_package_the_service_skips_is_exit_3(
     assert result.returncode == 3, result.stdout + result.stderr
     assert "could not be audited" in result.stderr
     assert "chain-a" in result.stderr and "chain-c" in result.stderr
+    # pip-audit's one answer, said once for all three, not once per package.
+    assert result.stderr.count("Dependency not found on PyPI") == 1, result.stderr
+    assert "for every one of them (chain-a, chain-b, chain-c)" in result.stderr
     assert "No known vulnerabilities" not in result.stdout + result.stderr
 
 
@@ -177,7 +182,7 @@ def test_database_option_overrides_the_policy(allowlist: AllowlistDir, upstream:
         audit_config(upstream, f"service: osv\nurl: http://127.0.0.1:{free_port()}/v1/query"),
     )
     allowlist.write("team.yaml", entries("requests==2.30.0"))
-    result = lock_and_audit(allowlist, "--database", str(OSV_DATA))
+    result = lock_and_audit(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert result.returncode == 1
     assert "PYSEC-2023-74" in result.stdout
 
@@ -194,7 +199,7 @@ def test_osv_serve_command() -> None:
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
-        assert line.startswith("serving 8 OSV records"), line
+        assert line.startswith("serving 9 OSV records"), line
         url = line.rsplit(" ", 1)[-1].strip()
         request = urllib.request.Request(
             url,
@@ -213,3 +218,62 @@ def test_osv_serve_command() -> None:
             process.stdout.close()
         if process.stderr:
             process.stderr.close()
+
+
+# -- known malicious releases (OSV MAL-) --------------------------------------------------------
+
+
+def test_a_known_malicious_release_fails_with_its_own_message_and_cannot_be_excepted(
+    allowlist: AllowlistDir, upstream: Server
+) -> None:
+    allowlist.write("config.yaml", offline(upstream))
+    allowlist.write("team.yaml", entries("evil-pkg==1.0", "requests==2.30.0"))
+    result = lock_and_audit(allowlist)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "known malicious release in the lock: evil-pkg==1.0; remove it" in result.stderr
+    assert "evil-pkg==1.0: known malicious release (MAL-2000-1); remove it" in result.stdout
+    first = json.loads(generated(allowlist, "audit.json").read_text())["findings"][0]
+    # Listed first, before the ordinary advisory of requests.
+    assert (first["package"], first["id"], first["malicious"]) == ("evil-pkg", "MAL-2000-1", True)
+    # An exception for it is refused when the allowlist is read.
+    allowlist.write("exceptions.yaml", exception("MAL-2000-1", "evil-pkg", datetime.date.today()))
+    refused = run_pipgate("validate", "--allowlist", str(allowlist.path))
+    assert refused.returncode == 2
+    assert "MAL-2000-1 reports a malicious release: no exception can accept one" in (
+        refused.stdout + refused.stderr
+    )
+
+
+# -- how old the data is -------------------------------------------------------------------------
+
+
+def test_a_stale_export_fails_closed_naming_its_age_and_a_fresh_one_answers(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    export = tmp_path / "osv"
+    shutil.copytree(OSV_DATA, export)
+    # No age limit set: the default, 2 days, against a snapshot of 2024-10.
+    allowlist.write("config.yaml", audit_config(upstream, f"database: {export}"))
+    allowlist.write("team.yaml", entries("requests==2.30.0"))
+    stale = lock_and_audit(allowlist)
+    assert stale.returncode == 3, stale.stdout + stale.stderr
+    assert "days old (newest record 2024-" in stale.stderr
+    assert "over policy.audit.max_data_age_days (2)" in stale.stderr
+    assert "Traceback" not in stale.stderr
+    assert not generated(allowlist, "audit.json").exists()
+    # The same records, fetched now (as whatever refreshes the export records it): the
+    # audit answers, and says where its data came from.
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    (export / "pipgate-osv.json").write_text(json.dumps({"fetched": now}))
+    fresh = lock_and_audit(allowlist, "--format", "json")
+    assert fresh.returncode == 1, fresh.stdout + fresh.stderr  # requests 2.30.0's advisory
+    written = json.loads(generated(allowlist, "audit.json").read_text())
+    assert written["source"]["fetched"] == now and written["source"]["records"] > 5
+    assert written["source"]["newest"].startswith("2024-")
+    sbom = json.loads(generated(allowlist, "sbom.cdx.json").read_text())
+    (said,) = sbom["metadata"]["properties"]
+    assert said["name"] == "pipgate:vulnerability-data" and f"fetched {now}" in said["value"]
+    # A fetch time that is no time is an error, not a pass.
+    (export / "pipgate-osv.json").write_text('{"fetched": "yesterday"}')
+    broken = lock_and_audit(allowlist)
+    assert broken.returncode == 2 and "gives no fetch time" in broken.stderr

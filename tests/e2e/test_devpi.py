@@ -102,7 +102,7 @@ def test_devpi_verify_finds_a_deleted_file_sync_verify_restores_it_prune_removes
     allowlist.write("config.yaml", config_text(upstream.url, registry=registry))
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
     common = ("--allowlist", str(allowlist.path), "--cache", str(allowlist.path.parent / "c"))
-    synced = run_pipgate("sync", *common, "--database", str(OSV_DATA))
+    synced = run_pipgate("sync", *common, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert synced.returncode == 0, synced.stderr[-3000:]
 
     victim_name, victim_url = next(iter(file_urls(devpi, "chain-c").items()))
@@ -111,7 +111,15 @@ def test_devpi_verify_finds_a_deleted_file_sync_verify_restores_it_prune_removes
     assert drift.returncode == 1, drift.stderr
     assert [m["file"] for m in json.loads(drift.stdout)["missing"]] == [victim_name]
     restored = run_pipgate(
-        "sync", *common, "--database", str(OSV_DATA), "--verify", "--format", "json"
+        "sync",
+        *common,
+        "--database",
+        str(OSV_DATA),
+        "--max-data-age-days",
+        "0",
+        "--verify",
+        "--format",
+        "json",
     )
     assert restored.returncode == 0, restored.stderr[-3000:]
     assert victim_name in file_urls(devpi, "chain-c")

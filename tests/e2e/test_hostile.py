@@ -585,6 +585,8 @@ def test_injected_text_never_becomes_an_element_of_the_review(
         "main",
         "--database",
         str(Path(__file__).resolve().parent.parent / "data" / "osv"),
+        "--max-data-age-days",
+        "0",
         "--cache",
         str(tmp_path / "cache"),
     )

@@ -57,6 +57,7 @@ class Hosted:
         self.registry = root / "shared-registry"
         config = config_text(upstream.url, registry=self.registry.as_uri())
         config += f"  audit:\n    database: {OSV_DATA}\n"
+        config += "    max_data_age_days: 0\n"  # the snapshot in tests/data is frozen on purpose
         (self.dev / "allowlist").mkdir()
         (self.dev / "allowlist" / "config.yaml").write_text(config)
         (self.dev / "pipelines").mkdir()

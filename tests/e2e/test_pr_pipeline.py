@@ -28,6 +28,7 @@ def test_a_pull_request_whose_lock_fails_gets_its_report_in_the_build_log(
     git(tmp_path, "clone", "-q", str(remote), str(dev))
     (dev / "allowlist").mkdir()
     config = config_text(upstream.url) + f"  audit:\n    database: {OSV_DATA}\n"
+    config += "    max_data_age_days: 0\n"  # the snapshot in tests/data is frozen on purpose
     (dev / "allowlist" / "config.yaml").write_text(config)
     (dev / "allowlist" / "team.yaml").write_text(entries("chain-a==1.0"))
     # main as the merge pipeline leaves it: the allowlist and its locks.

@@ -154,7 +154,9 @@ def test_pypiserver_sync_installs_with_pip_and_uv_and_prunes_a_release(
     allowlist.write("config.yaml", config_text(upstream.url, registry=registry))
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
     common = ("--allowlist", str(allowlist.path), "--cache", str(allowlist.path.parent / "c"))
-    synced = run_pipgate("sync", *common, "--database", str(OSV_DATA), "--format", "json")
+    synced = run_pipgate(
+        "sync", *common, "--database", str(OSV_DATA), "--max-data-age-days", "0", "--format", "json"
+    )
     assert synced.returncode == 0, synced.stderr[-3000:]
     generated = allowlist.path.parent / "generated"
     assert f"index-url = {open_pypiserver.url}\n" in (generated / "pip.conf").read_text()

@@ -121,7 +121,7 @@ def test_verify_finds_a_deleted_file_and_sync_verify_restores_it(
 ) -> None:
     osv = Path(__file__).resolve().parent.parent / "data" / "osv"
     common = ("--allowlist", str(to_registry.path), "--cache", str(to_registry.path.parent / "c"))
-    synced = run_pipgate("sync", *common, "--database", str(osv))
+    synced = run_pipgate("sync", *common, "--database", str(osv), "--max-data-age-days", "0")
     assert synced.returncode == 0, synced.stderr[-3000:]
     clean = run_pipgate("verify", *common, "--format", "json")
     assert clean.returncode == 0, clean.stderr
@@ -132,7 +132,17 @@ def test_verify_finds_a_deleted_file_and_sync_verify_restores_it(
     assert drift.returncode == 1, drift.stderr
     assert [m["file"] for m in json.loads(drift.stdout)["missing"]] == [victim.name]
     # A plain sync trusts its record and skips publish; --verify asks the registry.
-    restored = run_pipgate("sync", *common, "--database", str(osv), "--verify", "--format", "json")
+    restored = run_pipgate(
+        "sync",
+        *common,
+        "--database",
+        str(osv),
+        "--max-data-age-days",
+        "0",
+        "--verify",
+        "--format",
+        "json",
+    )
     assert restored.returncode == 0, restored.stderr[-3000:]
     steps = {s["step"]: s["status"] for s in json.loads(restored.stdout)["steps"]}
     assert steps["verify"] == "ran" and steps["publish"] == "ran"

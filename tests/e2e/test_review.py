@@ -66,6 +66,8 @@ def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
         "main",
         "--database",
         str(OSV_DATA),
+        "--max-data-age-days",
+        "0",
         "--cache",
         str(tmp_path / "cache"),
     )
@@ -122,6 +124,8 @@ def test_review_of_a_clean_change_passes_and_shows_versions(
         "main",
         "--database",
         str(OSV_DATA),
+        "--max-data-age-days",
+        "0",
         "--cache",
         str(tmp_path / "cache"),
     )
@@ -150,7 +154,7 @@ def test_a_stale_lock_is_locked_for_the_review_and_generated_is_left_as_it_is(
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
     result = run_pipgate(
         "review", "--allowlist", str(allowlist.path), "--base", "main",
-        "--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"),
+        "--database", str(OSV_DATA), "--max-data-age-days", "0", "--cache", str(tmp_path / "cache"),
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "**PASS: ready for review: 2 added, 0 changed, 0 removed;" in result.stdout
@@ -161,7 +165,8 @@ def test_a_stale_lock_is_locked_for_the_review_and_generated_is_left_as_it_is(
 def review(allowlist: AllowlistDir, tmp_path: Path, *more: str) -> subprocess.CompletedProcess[str]:
     return run_pipgate(
         "review", "--allowlist", str(allowlist.path), "--base", "main",
-        "--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"), *more,
+        "--database", str(OSV_DATA), "--max-data-age-days", "0",
+        "--cache", str(tmp_path / "cache"), *more,
     )  # fmt: skip
 
 
@@ -185,6 +190,8 @@ def test_a_pull_request_whose_lock_fails_still_gets_the_whole_report(
     assert f"{where}:{line_of(request, 'sdist-only')}" in failed
     assert "allow building it from its sdist" in failed
     assert "the entries named here are not in it" in markdown
+    # Where the vulnerability data came from, with its size and age.
+    assert "Vulnerability data: offline OSV export" in markdown and "newest 2024-" in markdown
     vulnerable = next(line for line in markdown.splitlines() if "certifi==2022.12.7" in line)
     assert "PYSEC-2023-135" in vulnerable
     assert f"{where}:{line_of(request, 'uses-old-certifi')}" in vulnerable
@@ -231,7 +238,14 @@ def test_a_pull_request_that_edits_generated_is_refused_naming_the_files(
     # What the check's own steps write in the work tree is no commit, and is not counted.
     (repo / "generated" / "py312" / "scratch.txt").write_text("written by a pipeline step\n")
     args = ("review", "--allowlist", str(allowlist.path), "--base", "main")
-    common = ("--database", str(OSV_DATA), "--cache", str(tmp_path / "cache"))
+    common = (
+        "--database",
+        str(OSV_DATA),
+        "--max-data-age-days",
+        "0",
+        "--cache",
+        str(tmp_path / "cache"),
+    )
     result = run_pipgate(*args, *common)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "generated-edited" in result.stdout and "### Changes to generated/ (refused)" in (

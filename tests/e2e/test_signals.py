@@ -135,7 +135,7 @@ def test_the_same_publisher_passes_and_the_review_names_it(
     result = run_pipgate(
         "review", "--allowlist", str(allowlist.path), "--base", "main", "--format", "json",
         "--cache", str(tmp_path / "cache"), "--database",
-        str(Path(__file__).resolve().parent.parent / "data" / "osv"),
+        str(Path(__file__).resolve().parent.parent / "data" / "osv"), "--max-data-age-days", "0",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     change = next(c for c in json.loads(result.stdout)["changes"] if c["package"] == "attested")

@@ -50,7 +50,7 @@ def steps(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
 def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstream: Server) -> None:
     allowlist.write("config.yaml", config_text(own_upstream.url))
     allowlist.write("team.yaml", entries(*PACKAGES))
-    first = sync(allowlist, "--database", str(OSV_DATA))
+    first = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert first.returncode == 0, first.stderr[-3000:]
     assert steps(first) == {
         "validate": "ran",
@@ -74,7 +74,7 @@ def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstrea
     before = {p: p.read_bytes() for p in generated.rglob("*") if p.is_file()}
     # Nothing changed: no step runs, and the upstream is not even needed.
     own_upstream.stop()
-    second = sync(allowlist, "--database", str(OSV_DATA))
+    second = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert second.returncode == 0, second.stderr[-3000:]
     assert steps(second) == {
         "validate": "ran",
@@ -88,7 +88,7 @@ def test_sync_end_to_end_then_nothing_to_do(allowlist: AllowlistDir, own_upstrea
     assert {p: p.read_bytes() for p in generated.rglob("*") if p.is_file()} == before
     # The embedded registry is local and not committed; a clone without it publishes again.
     shutil.rmtree(repo / ".registry")
-    third = sync(allowlist, "--database", str(OSV_DATA))
+    third = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert third.returncode == 0, third.stderr[-3000:]
     # Publish again, and render the pip.conf and uv.toml that lived beside the folder;
     # generated/ (committed) comes out byte for byte the same.
@@ -124,7 +124,7 @@ def test_sync_fails_closed_at_the_audit_without_a_vulnerability_service(
     assert "offline OSV export" in result.stderr and "--database" in result.stderr
     assert not (allowlist.path.parent / ".registry").exists()  # nothing published
     # Given an offline export, the next run takes up after the steps already done.
-    resumed = sync(allowlist, "--database", str(OSV_DATA))
+    resumed = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert steps(resumed)["check"] == "skipped"
     assert steps(resumed)["audit"] == "ran" and steps(resumed)["publish"] == "ran"
@@ -135,7 +135,7 @@ def test_sync_stops_at_the_policy_and_publishes_nothing(
 ) -> None:
     allowlist.write("config.yaml", config_text(own_upstream.url, min_release_age_days=7))
     allowlist.write("team.yaml", entries("fresh-pkg==1.0"))
-    result = sync(allowlist, "--database", str(OSV_DATA))
+    result = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert result.returncode == 1
     assert steps(result)["check"] == "failed" and "audit" not in steps(result)
     assert "fresh-pkg==1.0 [cooldown]" in result.stderr
@@ -145,7 +145,7 @@ def test_sync_stops_at_the_policy_and_publishes_nothing(
 def test_sync_stops_at_a_known_vulnerability(allowlist: AllowlistDir, own_upstream: Server) -> None:
     allowlist.write("config.yaml", config_text(own_upstream.url))
     allowlist.write("team.yaml", entries("requests==2.30.0"))
-    result = sync(allowlist, "--database", str(OSV_DATA))
+    result = sync(allowlist, "--database", str(OSV_DATA), "--max-data-age-days", "0")
     assert result.returncode == 1
     assert steps(result)["audit"] == "failed"
     assert "PYSEC-2023-74" in result.stderr
@@ -164,6 +164,8 @@ def test_text_output_names_each_step(allowlist: AllowlistDir, own_upstream: Serv
         str(cache),
         "--database",
         str(OSV_DATA),
+        "--max-data-age-days",
+        "0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for step in ("validate", "lock", "check", "audit", "publish", "render"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import urllib.request
 from pathlib import Path
@@ -23,7 +25,7 @@ def ids(database: Database, name: str, version: str) -> list[str]:
 
 
 def test_loads_every_record(database: Database) -> None:
-    assert database.count == 8
+    assert database.count == 9
     assert database.newest is not None and database.newest.startswith("2024")
 
 
@@ -180,3 +182,19 @@ def test_query_api(database: Database) -> None:
         )
         assert isinstance(batch, dict)
         assert [[v["id"] for v in r["vulns"]] for r in batch["results"]] == [["PYSEC-2023-135"], []]
+
+
+def test_freshness_is_the_newest_record_or_the_fetch_time_whichever_is_later() -> None:
+    from pipgate.audit.osv import StaleDatabaseError, check_fresh
+
+    now = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
+    old = Database("x", {}, 1, "2026-11-20T00:00:00Z")
+    with pytest.raises(StaleDatabaseError, match="is 12 days old"):
+        check_fresh(old, Path("x"), 2, now)
+    check_fresh(old, Path("x"), 0, now)  # 0: no limit
+    check_fresh(old, Path("x"), 13, now)
+    fetched = dataclasses.replace(old, fetched="2026-12-01T12:00:00+00:00")
+    check_fresh(fetched, Path("x"), 2, now)  # fetched a day ago: the records are current
+    undated = Database("x", {}, 1, None)
+    with pytest.raises(StaleDatabaseError, match="tells no time"):
+        check_fresh(undated, Path("x"), 2, now)

@@ -31,6 +31,8 @@ class Options:
     upgrade: bool = False
     database: Path | None = None
     """An offline OSV export for this run, overriding policy.audit."""
+    max_data_age_days: int | None = None
+    """This run's policy.audit.max_data_age_days, where given."""
     jobs: int = 4
     force: bool = False
     verify: bool = False

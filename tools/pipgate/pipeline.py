@@ -357,13 +357,27 @@ def audit(
     results = []
     with adapters.auditor() as auditor:
         source = auditor.source
-        extra = ""
-        if source.records is not None:
-            extra = f" ({source.records} records, newest {source.newest})"
-        _say(progress, f"audit: vulnerability data from {source.description}{extra}")
+        _say(progress, f"audit: vulnerability data from {source.summary()}")
         for target in targets:
             results.append(audit_target(allowlist, target, auditor, options.output))
     report = AuditReport(source, tuple(results), tuple(stale_exceptions(allowlist, results)))
+    malicious = sorted(
+        {
+            f"{f.package}=={f.version}"
+            for r in results
+            for f in r.findings
+            if f.vulnerability.malicious
+        }
+    )
+    if malicious:
+        raise FindingsError(
+            f"known malicious release{'s' if len(malicious) > 1 else ''} in the lock: "
+            f"{', '.join(malicious)}; remove {'them' if len(malicious) > 1 else 'it'}",
+            hint="a release reported malicious (OSV MAL-) has no fix and no exception accepts "
+            "it: remove its entry, or the entry that pulls it in, and treat any machine that "
+            "installed it as compromised",
+            report=report,
+        )
     if report.failing:
         count = sum(len(r.unaccepted) for r in report.failing)
         raise FindingsError(

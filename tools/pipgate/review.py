@@ -271,15 +271,17 @@ def build(
         for finding in result.findings:
             key = (finding.package, finding.version, finding.vulnerability.id)
             vulnerabilities.setdefault(key, finding)
+    ordered = sorted(vulnerabilities.values(), key=lambda v: not v.vulnerability.malicious)
     return Review(
         base=base,
         note=note,
         changes=tuple(changes),
         findings=tuple(findings),
-        vulnerabilities=tuple(vulnerabilities.values()),
+        vulnerabilities=tuple(ordered),
         now=context.now,
         generated=generated_edits(head.root, base),
         lock_failures=merge_failures(lock_failures),
+        source=auditor.source.summary(),
         unlocked=tuple(t.name for t in head.config.targets if t.name not in head_locks),
     )
 
@@ -397,6 +399,8 @@ class Review:
     alone writes there)."""
     lock_failures: tuple[LockFailure, ...] = ()
     """Why a target's lock could not be made, at the entries named."""
+    source: str = ""
+    """Where the vulnerability data came from (source, records, newest)."""
     unlocked: tuple[str, ...] = ()
     """The targets with no lock at all: their changes, checks and audit are unknown."""
 
@@ -427,8 +431,11 @@ class Review:
         rules: dict[str, int] = {}
         for finding in self.errors:
             rules[finding.rule] = rules.get(finding.rule, 0) + 1
-        if self.unaccepted:
-            rules["vulnerability"] = len(self.unaccepted)
+        malicious = sum(v.vulnerability.malicious for v in self.unaccepted)
+        if malicious:
+            rules["malicious"] = malicious
+        if len(self.unaccepted) > malicious:
+            rules["vulnerability"] = len(self.unaccepted) - malicious
         if self.generated:
             rules["generated-edited"] = len(self.generated)
         if self.lock_failures:
@@ -464,6 +471,8 @@ def _age(released: datetime.datetime | None, now: datetime.datetime) -> str:
 
 
 def _status(finding: VulnerabilityFinding) -> Markup:
+    if finding.vulnerability.malicious:
+        return strong("known malicious release: remove it")
     exception = finding.accepted_by
     if exception is None:
         return strong("not accepted")
@@ -568,6 +577,8 @@ def _render(review: Review, caps: Mapping[str, int]) -> str:
             ),
             "",
         ]
+    if review.source:
+        lines += [Markup(f"Vulnerability data: {text(review.source)}."), ""]
     if review.note:
         lines += [emphasis(review.note), ""]
     if review.generated:
@@ -754,4 +765,5 @@ def as_json(review: Review) -> dict[str, object]:
             for f in review.lock_failures
         ],
         "unlocked_targets": list(review.unlocked),
+        "vulnerability_data": review.source,
     }

@@ -613,7 +613,9 @@ def _audit(policy: Record, root: Path, problems: Problems) -> AuditPolicy:
     if database is not None:
         folder = Path(database)
         folder = folder if folder.is_absolute() else root / folder
-    return AuditPolicy(service=service, url=url, database=folder)
+    age = audit.values.get("max_data_age_days")
+    days = age.value if age is not None and isinstance(age.value, int) else 2
+    return AuditPolicy(service=service, url=url, database=folder, max_data_age_days=days)
 
 
 # -- package files -------------------------------------------------------------------------------
@@ -784,7 +786,15 @@ def _load_exceptions(
         found = item.values.get("expires")
         expires = found.value if found is not None else None
         ok = item.complete
-        if vid is not None and not re.fullmatch(spec.VULN_ID_PATTERN, vid):
+        if vid is not None and vid.upper().startswith("MAL-"):
+            problems.add(
+                item.where("id"),
+                f"{vid} reports a malicious release: no exception can accept one",
+                f"remove {package or 'the package'} (or the entry that pulls it in) instead, "
+                "and treat any machine that installed it as compromised",
+            )
+            ok = False
+        elif vid is not None and not re.fullmatch(spec.VULN_ID_PATTERN, vid):
             problems.add(
                 item.where("id"),
                 f"'{vid}' is not an advisory id",

@@ -73,6 +73,8 @@ class AuditPolicy:
     """With service osv: a self-hosted OSV query URL."""
     database: Path | None = None
     """An offline OSV export, served locally for the audit; wins over ``service``."""
+    max_data_age_days: int = 2
+    """An offline export older than this fails the audit (exit 3); 0: no limit."""
 
     def describe(self) -> str:
         if self.database is not None:

@@ -114,6 +114,15 @@ AUDIT = MapSpec(
             "An offline OSV export (a folder of OSV records or an all.zip), relative to the "
             "repository; pipgate serves it on 127.0.0.1 for the audit. Wins over service.",
         ),
+        Field(
+            "max_data_age_days",
+            Kind.INT,
+            "An offline export older than this many days (its newest record, or the fetch "
+            "time it records) fails the audit: advisories published since are unknown. 0: no "
+            "limit, for data frozen on purpose.",
+            minimum=0,
+            default=2,
+        ),
     ),
 )
 

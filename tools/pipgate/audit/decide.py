@@ -60,6 +60,7 @@ class Finding:
             "fix_versions": list(self.vulnerability.fix_versions),
             "description": self.vulnerability.description,
             "status": "accepted" if self.accepted else "not accepted",
+            "malicious": self.vulnerability.malicious,
             "exception": None
             if exception is None
             else {
@@ -116,6 +117,17 @@ def decide(
             f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
         )
         everything = len(problems) >= len(locked)
+        # pip-audit words a skip "<why>: <name> (<version>)"; the why, once.
+        reasons = {s.reason.rsplit(": ", 1)[0] for s in skipped}
+        if everything and len(reasons) == 1 and len(skipped) == len(problems):
+            # One answer for every package ("Dependency not found on PyPI"): no service
+            # answered at all. Said once, not once per package.
+            names = sorted(str(s.name) for s in skipped)
+            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+            shown = (
+                f"it answered '{next(iter(reasons))}' for every one of them "
+                f"({', '.join(names[:10])}{more})"
+            )
         raise NotAuditedError(
             f"{len(problems)} of {len(locked)} packages of {target.name} could not be audited "
             f"by {source.description}: {shown}",
@@ -135,6 +147,8 @@ def decide(
             matching = [
                 e for e in allowlist.exceptions if e.package == package.name and e.id in vuln.names
             ]
+            if vuln.malicious:
+                matching = []  # a known malicious release: no exception accepts it
             valid = next((e for e in matching if not e.expired), None)
             expired = next((e for e in matching if e.expired), None)
             findings.append(
@@ -148,7 +162,8 @@ def decide(
                     None if valid else expired,
                 )
             )
-    findings.sort(key=lambda f: (f.package, f.vulnerability.id))
+    # Known malicious releases first: the first thing anyone reads.
+    findings.sort(key=lambda f: (not f.vulnerability.malicious, f.package, f.vulnerability.id))
     return TargetAudit(target, lock, source, len(locked), tuple(findings))
 
 
@@ -218,6 +233,10 @@ def sbom_document(result: TargetAudit) -> dict[str, object]:
                 "name": f"pipgate-{result.target.name}",
                 "bom-ref": f"target:{result.target.name}",
             },
+            # Where the vulnerability data came from: its source, record count and newest.
+            "properties": [
+                {"name": "pipgate:vulnerability-data", "value": result.source.summary()}
+            ],
         },
         "components": components,
         "dependencies": [

@@ -49,6 +49,16 @@ class Vulnerability:
     def names(self) -> frozenset[str]:
         return frozenset((self.id, *self.aliases))
 
+    @property
+    def malicious(self) -> bool:
+        """A report of a malicious release (OSV's MAL- series, from the OpenSSF
+        malicious-packages project), not a flaw to weigh: no exception accepts it."""
+        return any(is_malicious_id(name) for name in self.names)
+
+
+def is_malicious_id(identifier: str) -> bool:
+    return identifier.upper().startswith("MAL-")
+
 
 @dataclasses.dataclass(frozen=True)
 class AuditedPackage:
@@ -70,9 +80,23 @@ class Source:
     description: str
     records: int | None = None
     newest: str | None = None
+    fetched: str | None = None
+    """When the export was fetched, where it records that (``pipgate-osv.json``)."""
 
     def as_json(self) -> dict[str, object]:
-        return {"description": self.description, "records": self.records, "newest": self.newest}
+        return {
+            "description": self.description,
+            "records": self.records,
+            "newest": self.newest,
+            "fetched": self.fetched,
+        }
+
+    def summary(self) -> str:
+        """One line: where the data came from, how many records, how new."""
+        if self.records is None:
+            return self.description
+        fetched = f", fetched {self.fetched}" if self.fetched else ""
+        return f"{self.description} ({self.records} records, newest {self.newest}{fetched})"
 
 
 class Auditor(abc.ABC):

@@ -16,6 +16,7 @@ and withdrawn records never reported.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import http.server
 import json
 import threading
@@ -31,6 +32,9 @@ from pipgate.errors import ExternalError, InputError
 from pipgate.names import NormalizedName, normalize
 
 ECOSYSTEM = "PyPI"
+_LOADER = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
+"""libyaml's loader where PyYAML has it (several times faster), else the Python one; both
+keep every scalar as text."""
 MAX_RECORD_BYTES = 4 * 1024 * 1024
 
 
@@ -49,6 +53,9 @@ class Database:
     count: int
     newest: str | None
     """The newest ``modified`` (or ``published``) time of any record, as written."""
+    fetched: str | None = None
+    """When the export was fetched, where it records that: ``pipgate-osv.json``'s
+    ``fetched`` (an ISO time), written by whatever refreshes the export."""
 
     def query(self, name: str, version: str) -> list[dict[str, Any]]:
         """The records that affect ``name`` at ``version``, withdrawn ones left out."""
@@ -156,7 +163,7 @@ def load_database(path: Path) -> Database:
                 record = json.loads(data)
             else:
                 # Every scalar as text: YAML would turn versions such as 0.10 into numbers.
-                record = yaml.load(data, Loader=yaml.BaseLoader)  # noqa: S506 - BaseLoader is safe
+                record = yaml.load(data, Loader=_LOADER)  # noqa: S506 - a BaseLoader is safe
         except (ValueError, yaml.YAMLError) as exc:
             raise OsvDatabaseError(
                 f"{where}: not a readable OSV record: {exc}", hint="fix or remove the file"
@@ -179,7 +186,75 @@ def load_database(path: Path) -> Database:
             f"no OSV record found in {path}",
             hint="an empty database would let every package pass: point it at a real export",
         )
-    return Database(str(path), {k: tuple(v) for k, v in by_name.items()}, count, newest)
+    return Database(
+        str(path), {k: tuple(v) for k, v in by_name.items()}, count, newest, _fetched(path)
+    )
+
+
+META_NAME = "pipgate-osv.json"
+"""Beside the records: ``{"fetched": "<ISO time>"}``, the time the export was fetched."""
+
+
+def _fetched(path: Path) -> str | None:
+    meta = path / META_NAME
+    if not path.is_dir() or not meta.is_file():
+        return None
+    try:
+        document = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise OsvDatabaseError(
+            f"{meta} is not readable JSON", hint='write it as {"fetched": "ISO time"}'
+        ) from None
+    fetched = document.get("fetched") if isinstance(document, dict) else None
+    if not isinstance(fetched, str) or _parse_time(fetched) is None:
+        raise OsvDatabaseError(
+            f"{meta} gives no fetch time", hint='write it as {"fetched": "ISO time"}'
+        )
+    return fetched
+
+
+def _parse_time(text: str) -> datetime.datetime | None:
+    try:
+        parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+class StaleDatabaseError(ExternalError):
+    """The export is too old to answer for what was published since (exit 3)."""
+
+
+def check_fresh(
+    database: Database, path: Path, max_days: int, now: datetime.datetime | None = None
+) -> None:
+    """Fail closed on an export older than ``max_days`` (0: no limit): its age is that of
+    its newest record, or of its fetch time where it records one."""
+    if max_days <= 0:
+        return
+    now = now or datetime.datetime.now(datetime.UTC)
+    times = [t for t in (database.newest, database.fetched) if t and _parse_time(t)]
+    if not times:
+        raise StaleDatabaseError(
+            f"the OSV export at {path} tells no time (no record has a modified date): its age "
+            "is unknown",
+            hint="use a real export, or set policy.audit.max_data_age_days: 0 for data frozen "
+            "on purpose",
+        )
+    reference = max(t for text in times if (t := _parse_time(text)) is not None)
+    age = now - reference
+    if age > datetime.timedelta(days=max_days):
+        said = f"newest record {database.newest}"
+        if database.fetched:
+            said += f", fetched {database.fetched}"
+        raise StaleDatabaseError(
+            f"the OSV export at {path} is {age.days} days old ({said}), over "
+            f"policy.audit.max_data_age_days ({max_days}): advisories published since are "
+            "not known, so the audit cannot answer",
+            hint="refresh the export (a fresh clone of the PyPA advisory database or an OSV "
+            f"all.zip; record the time in {META_NAME}), or, for data frozen on purpose, set "
+            "policy.audit.max_data_age_days: 0 (--max-data-age-days 0 for one run)",
+        )
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ from pipgate import http
 from pipgate.allowlist import Allowlist, RegistryKind, RegistrySpec
 from pipgate.allowlist.model import AuditPolicy, AuditService
 from pipgate.audit import Auditor, PipAuditor, Source
-from pipgate.audit.osv import Database, Server, load_database
+from pipgate.audit.osv import Database, Server, check_fresh, load_database
 from pipgate.download import FileCache, IndexDownloader
 from pipgate.lock import PipToolsLocker, UvLocker
 from pipgate.options import Options
@@ -57,8 +57,12 @@ def auditor_for(policy: AuditPolicy) -> Iterator[Auditor]:
     if policy.database is not None:
         database: Database = load_database(policy.database)
         source = Source(
-            f"offline OSV export {display_path(policy.database)}", database.count, database.newest
+            f"offline OSV export {display_path(policy.database)}",
+            database.count,
+            database.newest,
+            database.fetched,
         )
+        check_fresh(database, policy.database, policy.max_data_age_days)
         with Server(database) as server:
             yield PipAuditor(AuditService.OSV, server.url, source)
         return
@@ -70,6 +74,8 @@ def audit_policy(options: Options, allowlist: Allowlist) -> AuditPolicy:
     policy = allowlist.config.policy.audit
     if options.database is not None:
         policy = dataclasses.replace(policy, database=Path(options.database))
+    if options.max_data_age_days is not None:
+        policy = dataclasses.replace(policy, max_data_age_days=options.max_data_age_days)
     return policy
 
 

@@ -31,6 +31,7 @@ def from_args(args: argparse.Namespace) -> Options:
         cache=_path(given("cache")),
         upgrade=bool(given("upgrade", False)),
         database=_path(given("database")),
+        max_data_age_days=given("max_data_age_days"),
         jobs=int(given("jobs", 4)),
         force=bool(given("force", False)),
         verify=bool(given("verify", False)),

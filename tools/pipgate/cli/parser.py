@@ -94,6 +94,13 @@ def _add(
 
 def _database(parser: argparse.ArgumentParser, help_text: str) -> None:
     parser.add_argument("--database", metavar="PATH", help=help_text)
+    parser.add_argument(
+        "--max-data-age-days",
+        type=int,
+        metavar="N",
+        help="this run's policy.audit.max_data_age_days (0: no limit, for an export frozen "
+        "on purpose)",
+    )
 
 
 def _jobs(parser: argparse.ArgumentParser, what: str = "uploads") -> None:

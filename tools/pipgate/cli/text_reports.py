@@ -130,6 +130,13 @@ def audit_text(report: AuditReport, out: TextIO) -> None:
             f"{len(accepted)} accepted",
             file=out,
         )
+        for finding in result.unaccepted:
+            if finding.vulnerability.malicious:
+                say(
+                    f"  {finding.package}=={finding.version}: known malicious release "
+                    f"({finding.vulnerability.id}); remove it",
+                    file=out,
+                )
         if result.unaccepted:
             for line in _table([_finding_row(f) for f in result.unaccepted], header):
                 say(line, file=out)
