@@ -58,21 +58,8 @@ def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
         ),
     )
     lock(allowlist)
-    args = (
-        "review",
-        "--allowlist",
-        str(allowlist.path),
-        "--base",
-        "main",
-        "--database",
-        str(OSV_DATA),
-        "--max-data-age-days",
-        "0",
-        "--cache",
-        str(tmp_path / "cache"),
-    )
     report_file = tmp_path / "review.md"
-    result = run_pipgate(*args, "--report", str(report_file))
+    result = review(allowlist, tmp_path, "--report", str(report_file))
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     markdown = result.stdout
@@ -93,7 +80,7 @@ def test_review_reports_vulnerable_typosquat_and_sdist_with_file_and_line(
     assert f"{where}:{line_of(request, 'sdist-only')}" in sdist
     # what was already there is not news
     assert "chain-a" not in markdown
-    document = json.loads(run_pipgate(*args, "--format", "json").stdout)
+    document = json.loads(review(allowlist, tmp_path, "--format", "json").stdout)
     assert document["ok"] is False
     kinds = {(c["package"], c["kind"], c["top_level"]) for c in document["changes"]}
     assert {
@@ -116,19 +103,7 @@ def test_review_of_a_clean_change_passes_and_shows_versions(
     base_repository(allowlist, upstream, "diamond-top==1.0", "chain-a==1.0")
     allowlist.write("team.yaml", entries("diamond-top==1.0", "cycle-x==1.0"))
     lock(allowlist)
-    result = run_pipgate(
-        "review",
-        "--allowlist",
-        str(allowlist.path),
-        "--base",
-        "main",
-        "--database",
-        str(OSV_DATA),
-        "--max-data-age-days",
-        "0",
-        "--cache",
-        str(tmp_path / "cache"),
-    )
+    result = review(allowlist, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "**PASS: ready for review: 2 added, 0 changed, 3 removed;" in result.stdout
     assert "### Removed (3)" in result.stdout and "| chain-a | 1.0 |" in result.stdout
@@ -152,10 +127,7 @@ def test_a_stale_lock_is_locked_for_the_review_and_generated_is_left_as_it_is(
     lock_file = allowlist.path.parent / "generated" / "py311" / "requirements.txt"
     before = lock_file.read_bytes()
     allowlist.write("team.yaml", entries("chain-a==1.0", "cycle-x==1.0"))
-    result = run_pipgate(
-        "review", "--allowlist", str(allowlist.path), "--base", "main",
-        "--database", str(OSV_DATA), "--max-data-age-days", "0", "--cache", str(tmp_path / "cache"),
-    )  # fmt: skip
+    result = review(allowlist, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "**PASS: ready for review: 2 added, 0 changed, 0 removed;" in result.stdout
     assert "| **cycle-x** |" in result.stdout
@@ -237,16 +209,7 @@ def test_a_pull_request_that_edits_generated_is_refused_naming_the_files(
     commit_all(repo, "pin pip at another index")
     # What the check's own steps write in the work tree is no commit, and is not counted.
     (repo / "generated" / "py312" / "scratch.txt").write_text("written by a pipeline step\n")
-    args = ("review", "--allowlist", str(allowlist.path), "--base", "main")
-    common = (
-        "--database",
-        str(OSV_DATA),
-        "--max-data-age-days",
-        "0",
-        "--cache",
-        str(tmp_path / "cache"),
-    )
-    result = run_pipgate(*args, *common)
+    result = review(allowlist, tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "generated-edited" in result.stdout and "### Changes to generated/ (refused)" in (
         result.stdout
@@ -254,5 +217,5 @@ def test_a_pull_request_that_edits_generated_is_refused_naming_the_files(
     assert "`generated/pip.conf`" in result.stdout
     assert "`generated/py311/requirements.txt`" in result.stdout
     assert "scratch.txt" not in result.stdout
-    document = json.loads(run_pipgate(*args, *common, "--format", "json").stdout)
+    document = json.loads(review(allowlist, tmp_path, "--format", "json").stdout)
     assert document["generated_edits"] == ["generated/pip.conf", "generated/py311/requirements.txt"]
