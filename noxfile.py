@@ -231,12 +231,13 @@ def review(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against the plain tools: publishing (local servers), then locking the
     example allowlist and benchmarks/large/allowlist with both engines, and reviewing a
-    one-package change to each (needs the package index). Pass --check after -- to fail on
-    a miss."""
+    one-package change to each (needs the package index), and the offline OSV database's
+    index at 20,000 records. Pass --check after -- to fail on a miss."""
     _install(session, "test")  # pypiserver and the test universe's wheel builder
     session.run("python", "benchmarks/bench_publish.py", *session.posargs)
     session.run("python", "benchmarks/bench_lock.py", *session.posargs)
     session.run("python", "benchmarks/bench_review.py", *session.posargs)
+    session.run("python", "benchmarks/bench_osv.py", *session.posargs)
 
 
 @nox.session(python=TOOL_PYTHON, default=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -198,3 +199,25 @@ def test_freshness_is_the_newest_record_or_the_fetch_time_whichever_is_later() -
     undated = Database("x", {}, 1, None)
     with pytest.raises(StaleDatabaseError, match="tells no time"):
         check_fresh(undated, Path("x"), 2, now)
+
+
+def test_the_index_is_read_for_the_same_content_and_made_again_for_other_content(
+    tmp_path: Path,
+) -> None:
+    export, index = tmp_path / "osv", tmp_path / "index"
+    shutil.copytree(DATA, export)
+    first = load_database(export, index)
+    (kept,) = index.iterdir()
+    again = load_database(export, index)
+    assert again.count == first.count and again.newest == first.newest
+    assert ids(again, "requests", "2.30.0") == ids(first, "requests", "2.30.0") != []
+    # The index answers by itself: what it holds, not the files, is what the read returns.
+    document = json.loads(kept.read_text())
+    document["count"] = 12345
+    kept.write_text(json.dumps(document))
+    assert load_database(export, index).count == 12345
+    # A record changed: another digest, another index, read from the files.
+    record = export / "synthetic" / "PIPGATE-TEST-1.json"
+    record.write_text(record.read_text().replace("Synthetic record", "A synthetic record"))
+    fresh = load_database(export, index)
+    assert fresh.count == first.count and len(list(index.iterdir())) == 2

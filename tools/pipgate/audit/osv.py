@@ -15,13 +15,15 @@ and withdrawn records never reported.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import hashlib
 import http.server
 import json
 import threading
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ import yaml
 from packaging.version import InvalidVersion, Version
 
 from pipgate.errors import ExternalError, InputError
+from pipgate.fsutil import write_atomic
 from pipgate.names import NormalizedName, normalize
 
 ECOSYSTEM = "PyPI"
@@ -49,7 +52,7 @@ class OsvServerError(ExternalError):
 @dataclasses.dataclass(frozen=True)
 class Database:
     source: str
-    records: dict[NormalizedName, tuple[dict[str, Any], ...]]
+    records: Mapping[NormalizedName, tuple[dict[str, Any], ...]]
     count: int
     newest: str | None
     """The newest ``modified`` (or ``published``) time of any record, as written."""
@@ -152,8 +155,86 @@ def _records_in(path: Path) -> Iterator[tuple[str, bytes]]:
     )
 
 
-def load_database(path: Path) -> Database:
-    """Read every OSV record under ``path`` (a folder or an all.zip)."""
+INDEX_FORMAT = 1
+
+
+def load_database(path: Path, index_folder: Path | None = None) -> Database:
+    """Every OSV record under ``path`` (a folder or an all.zip). With ``index_folder``, read
+    through an index kept there under the export's content digest: the first read parses
+    every record and writes the index; a later read of the same content loads the index
+    (one JSON document) instead. The digest covers every record file's name and bytes, so a
+    changed, added or removed record makes a new index."""
+    if index_folder is None:
+        return _parse_database(path)
+    digest = _export_digest(path)
+    kept = index_folder / f"{digest}.json"
+    try:
+        document = json.loads(kept.read_bytes())
+    except (OSError, ValueError):
+        document = None
+    if (
+        isinstance(document, dict)
+        and document.get("format") == INDEX_FORMAT
+        and document.get("digest") == digest
+        and isinstance(document.get("records"), dict)
+    ):
+        return Database(
+            str(path),
+            _Lazy(document["records"]),
+            int(document["count"]),
+            document.get("newest"),
+            _fetched(path),
+        )
+    database = _parse_database(path)
+    index = {
+        "format": INDEX_FORMAT,
+        "digest": digest,
+        "count": database.count,
+        "newest": database.newest,
+        # Each record as its own JSON text: the index loads as strings, and a record is
+        # parsed only when a query asks for its package.
+        "records": {
+            k: [json.dumps(r, separators=(",", ":")) for r in v]
+            for k, v in database.records.items()
+        },
+    }
+    # Only a shortcut for the next audit: an index that cannot be written costs time only.
+    with contextlib.suppress(OSError):
+        write_atomic(kept, json.dumps(index, separators=(",", ":")))
+    return database
+
+
+class _Lazy(Mapping[NormalizedName, tuple[dict[str, Any], ...]]):
+    """An index's records by package, each package's parsed on first use."""
+
+    def __init__(self, raw: Mapping[str, list[str]]) -> None:
+        self._raw = raw
+        self._parsed: dict[str, tuple[dict[str, Any], ...]] = {}
+
+    def __getitem__(self, name: str) -> tuple[dict[str, Any], ...]:
+        found = self._parsed.get(name)
+        if found is None:
+            found = tuple(json.loads(text) for text in self._raw[name])
+            self._parsed[name] = found
+        return found
+
+    def __iter__(self) -> Iterator[NormalizedName]:
+        return (NormalizedName(name) for name in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def _export_digest(path: Path) -> str:
+    """sha256 over every record file's name and bytes (a zip: its bytes)."""
+    digest = hashlib.sha256()
+    for where, data in _records_in(path):
+        name = str(Path(where).relative_to(path)) if path.is_dir() else where
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()
+
+
+def _parse_database(path: Path) -> Database:
     by_name: dict[NormalizedName, list[dict[str, Any]]] = {}
     count = 0
     newest: str | None = None

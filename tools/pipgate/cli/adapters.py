@@ -31,6 +31,7 @@ from pipgate.registry import (
     Registry,
 )
 from pipgate.registry.artifact_registry import repository_url
+from pipgate.toolenv import cache_dir
 
 
 def registry_for(spec: RegistrySpec) -> Registry:
@@ -55,7 +56,7 @@ def upstream_for(url: str | None) -> tuple[str | None, Credentials | None]:
 def auditor_for(policy: AuditPolicy) -> Iterator[Auditor]:
     """The auditor the policy asks for; an offline export is served for the duration."""
     if policy.database is not None:
-        database: Database = load_database(policy.database)
+        database: Database = load_database(policy.database, cache_dir() / "osv-index")
         source = Source(
             f"offline OSV export {display_path(policy.database)}",
             database.count,
