@@ -738,7 +738,7 @@ def review_change(options: Options, head: Allowlist, adapters: Adapters) -> Revi
             # No current lock (a pull request's own lock step failed, or was not run): the
             # review locks it here, into scratch, leaving generated/ as it is.
             made, made_path, found = review.lock_for_review(
-                head, target, adapters.locker, Path(scratch) / target.name
+                head, target, adapters.locker, Path(scratch)
             )
             failures.extend(found)
             if made is not None:

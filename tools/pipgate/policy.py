@@ -547,7 +547,7 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
         # kilobytes instead of the wheel.
         described = next((f for f in wheel_first if f.metadata and f.metadata_sha256), None)
         if described is not None:
-            text = index.core_metadata(described, context.cache.root.parent / "metadata")
+            text = index.core_metadata(described, context.cache.root / "metadata")
             if text is not None:
                 try:
                     return declared_license(distmeta.parse(text, described.filename))
@@ -567,35 +567,22 @@ def _read_license(context: Context, package: LockedPackage) -> tuple[str, ...]:
         return ()
 
 
-def _once(context: Context) -> list[Located]:
-    """One located package per release (the first target's), for checks of a release."""
-    seen: set[tuple[NormalizedName, str]] = set()
-    out = []
+def _releases(context: Context) -> list[tuple[Located, tuple[str, ...]]]:
+    """Each locked release once (as the first target that holds it locates it), with every
+    target that holds it: for the checks of a release."""
+    first: dict[tuple[NormalizedName, str], Located] = {}
+    targets: dict[tuple[NormalizedName, str], set[str]] = {}
     for located in context.located:
         key = (located[1].name, exact(located[1].version))
-        if key not in seen:
-            seen.add(key)
-            out.append(located)
-    return out
-
-
-def _targets(context: Context, package: LockedPackage) -> tuple[str, ...]:
-    return tuple(
-        sorted(
-            {
-                t.name
-                for t, p, _, _ in context.located
-                if (p.name, p.version) == (package.name, package.version)
-            }
-        )
-    )
+        first.setdefault(key, located)
+        targets.setdefault(key, set()).add(located[0].name)
+    return [(located, tuple(sorted(targets[key]))) for key, located in first.items()]
 
 
 def check_signals(context: Context) -> list[Finding]:
     """Dormancy and revival, new projects, late files and missing files (policy.signals)."""
     findings = []
-    for _, package, entry, chain in _once(context):
-        where = _targets(context, package)
+    for (_, package, entry, chain), where in _releases(context):
         findings += [
             Finding(rule, severity, package.name, package.version, entry, chain, said, hint, where)
             for rule, severity, said, hint in _release_signals(context, package)
@@ -666,7 +653,7 @@ def check_provenance(context: Context) -> list[Finding]:
     if not context.allowlist.config.policy.signals.provenance:
         return []
     pairs = []
-    for located in _once(context):
+    for located, where in _releases(context):
         package = located[1]
         page = context.pages.get(package.name, ProjectPage(()))
         before = signals.previous_release(page, package.version)
@@ -676,10 +663,10 @@ def check_provenance(context: Context) -> list[Finding]:
         if earlier is None:
             continue  # the release before had none: nothing to compare with
         mine = signals.release_provenance(page, package.name, package.version, package.hashes)
-        pairs.append((located, before, earlier, mine))
-    context.publishers.read([f for _, _, e, m in pairs for f in (e, m) if f is not None])
+        pairs.append((located, where, before, earlier, mine))
+    context.publishers.read([f for *_, e, m in pairs for f in (e, m) if f is not None])
     findings = []
-    for (_, package, entry, chain), before, earlier, mine in pairs:
+    for (_, package, entry, chain), where, before, earlier, mine in pairs:
         was = context.publishers.of(earlier)
         now = context.publishers.of(mine)
         release = f"{package.name}=={package.version}"
@@ -708,7 +695,7 @@ def check_provenance(context: Context) -> list[Finding]:
                 "a release made outside the project's trusted publishing is the pattern of a "
                 f"stolen token (Ultralytics, December 2024): ask the maintainers, or stay on "
                 f"{before}",
-                _targets(context, package),
+                where,
             )
         )
     return findings

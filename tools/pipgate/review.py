@@ -180,13 +180,14 @@ def _kind(error: PipgateError) -> FailureKind:
 def lock_for_review(
     head: Allowlist, target: Target, locker: Locker, folder: Path
 ) -> tuple[Lock | None, Path, list[LockFailure]]:
-    """The target's lock, made into ``folder``; when it cannot be made, the reasons, and the
+    """The target's lock, made into ``folder`` (a generated/ tree); when it cannot be made,
+    the reasons, and the
     lock of the other entries (those the reasons do not name), so that the report still
     says everything else. None when not even that can be made."""
     failures: list[LockFailure] = []
     dropped: set[NormalizedName] = set()
     allowlist = head
-    path = folder / target.name / "requirements.txt"
+    path = lock_path(head, target, folder)
     for _ in range(MAX_LOCK_ROUNDS):
         try:
             outcome = lock_target(

@@ -24,7 +24,6 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 
 from pipgate import index
-from pipgate.allowlist import PackageEntry, Target
 from pipgate.http import PAGE_WORKERS, client
 from pipgate.index import IndexFile, IndexReadError, ProjectPage
 from pipgate.lock import LockedPackage
@@ -35,8 +34,6 @@ PROVENANCE_ACCEPT = "application/vnd.pypi.integrity.v1+json, application/json;q=
 MAX_IDENTITY = 300
 """A publisher identity is cut to this many characters."""
 _YEAR = datetime.timedelta(days=365.25)
-
-Located = tuple[Target, LockedPackage, PackageEntry, tuple[str, ...]]
 
 
 def _time(item: IndexFile) -> datetime.datetime | None:

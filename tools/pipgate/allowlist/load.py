@@ -786,7 +786,7 @@ def _load_exceptions(
         found = item.values.get("expires")
         expires = found.value if found is not None else None
         ok = item.complete
-        if vid is not None and vid.upper().startswith("MAL-"):
+        if vid is not None and spec.is_malicious_id(vid):
             problems.add(
                 item.where("id"),
                 f"{vid} reports a malicious release: no exception can accept one",

@@ -60,6 +60,13 @@ TARGET_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 PYTHON_PATTERN = r"^3\.[0-9]{1,2}$"
 VULN_ID_PATTERN = r"^[A-Z][A-Z0-9]*-[A-Za-z0-9][A-Za-z0-9._:-]*$"
 
+
+def is_malicious_id(identifier: str) -> bool:
+    """OSV's MAL- series: reports of malicious releases (the OpenSSF malicious-packages
+    project), which no exception may accept."""
+    return identifier.upper().startswith("MAL-")
+
+
 TARGET = MapSpec(
     title="target",
     description="A Python version and the platforms that locks and downloads are made for.",

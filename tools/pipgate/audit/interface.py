@@ -10,6 +10,7 @@ import abc
 import dataclasses
 from pathlib import Path
 
+from pipgate.allowlist.spec import is_malicious_id
 from pipgate.errors import ExternalError, PipgateError, PolicyError
 from pipgate.names import NormalizedName, Version
 
@@ -54,10 +55,6 @@ class Vulnerability:
         """A report of a malicious release (OSV's MAL- series, from the OpenSSF
         malicious-packages project), not a flaw to weigh: no exception accepts it."""
         return any(is_malicious_id(name) for name in self.names)
-
-
-def is_malicious_id(identifier: str) -> bool:
-    return identifier.upper().startswith("MAL-")
 
 
 @dataclasses.dataclass(frozen=True)

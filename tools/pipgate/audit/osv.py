@@ -314,7 +314,7 @@ def check_fresh(
     if max_days <= 0:
         return
     now = now or datetime.datetime.now(datetime.UTC)
-    times = [t for t in (database.newest, database.fetched) if t and _parse_time(t)]
+    times = [p for t in (database.newest, database.fetched) if t and (p := _parse_time(t))]
     if not times:
         raise StaleDatabaseError(
             f"the OSV export at {path} tells no time (no record has a modified date): its age "
@@ -322,8 +322,7 @@ def check_fresh(
             hint="use a real export, or set policy.audit.max_data_age_days: 0 for data frozen "
             "on purpose",
         )
-    reference = max(t for text in times if (t := _parse_time(text)) is not None)
-    age = now - reference
+    age = now - max(times)
     if age > datetime.timedelta(days=max_days):
         said = f"newest record {database.newest}"
         if database.fetched:
