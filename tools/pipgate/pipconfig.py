@@ -7,6 +7,7 @@ into the project: the index is whatever pip on this machine is configured to use
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import re
 import shlex
@@ -15,7 +16,7 @@ from pathlib import Path
 from pipgate.errors import ExternalError
 from pipgate.http import Origins
 from pipgate.index import Source
-from pipgate.runner import run, tool_environment
+from pipgate.runner import Result, run, tool_environment
 
 _LINE = re.compile(r"^(?P<section>[^.]*)\.(?P<key>[a-z-]+)=(?P<value>.*)$")
 _DEFAULT_INDEX = re.compile(
@@ -42,7 +43,15 @@ def _value(raw: str) -> str:
 def pip_sources(python: str) -> tuple[Source, ...]:
     """The indexes and find-links pip under ``python`` uses, in pip's order."""
     env = tool_environment({"COLUMNS": "200"})
-    listed = run([python, "-m", "pip", "config", "list"], env=env, timeout=120)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        # pip's default index is asked for while its configuration is read (each is a
+        # start of pip, a few tenths of a second); it is used only where none is set.
+        default = pool.submit(_default_index, python)
+        listed = run([python, "-m", "pip", "config", "list"], env=env, timeout=120)
+        return _sources(listed, default)
+
+
+def _sources(listed: Result, default: concurrent.futures.Future[str]) -> tuple[Source, ...]:
     if listed.returncode != 0:
         raise PipConfigError(
             f"cannot read pip's configuration: {listed.stderr.strip()[-300:]}",
@@ -66,7 +75,7 @@ def pip_sources(python: str) -> tuple[Source, ...]:
     sources: list[Source] = []
     no_index = (get("no-index") or "").lower() in ("1", "true", "yes", "on")
     if not no_index:
-        index_url = get("index-url") or _default_index(python)
+        index_url = get("index-url") or default.result()
         sources.append(Source(index_url, origins=trusted))
         sources += [Source(url, origins=trusted) for url in (get("extra-index-url") or "").split()]
     for location in (get("find-links") or "").split():
