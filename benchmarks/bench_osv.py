@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from pipgate.audit.osv import RACY_SECONDS
+
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = ROOT / "tests" / "data" / "osv"
 GENERATED = 20_000
@@ -114,6 +116,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="pipgate-bench-osv-") as scratch:
         export, index = Path(scratch) / "osv", Path(scratch) / "index"
         build_export(export)
+        # An export is fetched before it is audited: past the window in which a file's
+        # stat is not yet taken for its content (osv.RACY_SECONDS).
+        time.sleep(RACY_SECONDS + 0.5)
         lock = Path(scratch) / "requirements.txt"
         lock_file(lock)
         first = _child(_LOAD, str(export), str(index))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import shutil
+import sqlite3
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from pipgate.audit import osv
 from pipgate.audit.osv import Database, OsvDatabaseError, Server, load_database
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
@@ -201,23 +204,79 @@ def test_freshness_is_the_newest_record_or_the_fetch_time_whichever_is_later() -
         check_fresh(undated, Path("x"), 2, now)
 
 
+def _indexes(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.sqlite"))
+
+
+def _set_count(index: Path, count: int) -> None:
+    with contextlib.closing(sqlite3.connect(index)) as connection:
+        connection.execute("UPDATE meta SET value = ? WHERE key = 'count'", (str(count),))
+        connection.commit()
+
+
 def test_the_index_is_read_for_the_same_content_and_made_again_for_other_content(
     tmp_path: Path,
 ) -> None:
     export, index = tmp_path / "osv", tmp_path / "index"
     shutil.copytree(DATA, export)
     first = load_database(export, index)
-    (kept,) = index.iterdir()
+    (kept,) = _indexes(index)
     again = load_database(export, index)
     assert again.count == first.count and again.newest == first.newest
     assert ids(again, "requests", "2.30.0") == ids(first, "requests", "2.30.0") != []
+    assert again.by_id("PIPGATE-TEST-1") == first.by_id("PIPGATE-TEST-1") is not None
+    assert sorted(again.records) == sorted(first.records)
     # The index answers by itself: what it holds, not the files, is what the read returns.
-    document = json.loads(kept.read_text())
-    document["count"] = 12345
-    kept.write_text(json.dumps(document))
+    _set_count(kept, 12345)
     assert load_database(export, index).count == 12345
     # A record changed: another digest, another index, read from the files.
     record = export / "synthetic" / "PIPGATE-TEST-1.json"
     record.write_text(record.read_text().replace("Synthetic record", "A synthetic record"))
     fresh = load_database(export, index)
-    assert fresh.count == first.count and len(list(index.iterdir())) == 2
+    assert fresh.count == first.count and len(_indexes(index)) == 2
+    assert "A synthetic record" in json.dumps(fresh.by_id("PIPGATE-TEST-1"))
+
+
+def test_the_files_stat_stands_for_their_digest_only_when_settled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export, index = tmp_path / "osv", tmp_path / "index"
+    shutil.copytree(DATA, export)
+    # The copies were made just now: inside the racy window nothing is taken on its stat.
+    load_database(export, index)
+    assert not (index / "stat").exists()
+    monkeypatch.setattr(osv, "RACY_SECONDS", 0.0)
+    load_database(export, index)
+    (kept,) = _indexes(index)
+    _set_count(kept, 777)
+
+    def no_digest(path: Path) -> str:
+        raise AssertionError("the record files were read for their digest")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(osv, "_export_digest", no_digest)
+        # Same files, same stat: the witness names the index, no record file is read.
+        assert load_database(export, index).count == 777
+        # A record rewritten with bytes of the same length: its stat changed, so the
+        # witness does not stand for it and its content is read.
+        record = export / "synthetic" / "PIPGATE-TEST-1.json"
+        text = record.read_text()
+        record.write_text(text.replace("Synthetic record", "Synthetic RECORD"))
+        with pytest.raises(AssertionError, match="read for their digest"):
+            load_database(export, index)
+    assert load_database(export, index).count == 9
+    assert len(_indexes(index)) == 2
+    # Put back byte for byte (another mtime): the first index, found by its content digest.
+    record.write_text(text)
+    assert load_database(export, index).count == 777
+
+
+def test_a_damaged_index_is_made_again(tmp_path: Path) -> None:
+    export, index = tmp_path / "osv", tmp_path / "index"
+    shutil.copytree(DATA, export)
+    load_database(export, index)
+    (kept,) = _indexes(index)
+    kept.write_bytes(b"not an sqlite file" * 100)
+    again = load_database(export, index)
+    assert again.count == 9 and ids(again, "requests", "2.30.0") != []
+    assert load_database(export, index).count == 9

@@ -21,7 +21,11 @@ import datetime
 import hashlib
 import http.server
 import json
+import os
+import sqlite3
 import threading
+import time
+import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -59,6 +63,16 @@ class Database:
     fetched: str | None = None
     """When the export was fetched, where it records that: ``pipgate-osv.json``'s
     ``fetched`` (an ISO time), written by whatever refreshes the export."""
+
+    def by_id(self, wanted: str) -> dict[str, Any] | None:
+        """The record with id ``wanted``."""
+        if isinstance(self.records, _Indexed):
+            return self.records.by_id(wanted)
+        for records in self.records.values():
+            for record in records:
+                if record.get("id") == wanted:
+                    return record
+        return None
 
     def query(self, name: str, version: str) -> list[dict[str, Any]]:
         """The records that affect ``name`` at ``version``, withdrawn ones left out."""
@@ -155,74 +169,192 @@ def _records_in(path: Path) -> Iterator[tuple[str, bytes]]:
     )
 
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
+RACY_SECONDS = 2.0
+"""A record file changed this recently may change again within its own mtime's tick: its
+stat is not taken as a witness of its content (git's "racily clean" rule)."""
 
 
 def load_database(path: Path, index_folder: Path | None = None) -> Database:
     """Every OSV record under ``path`` (a folder or an all.zip). With ``index_folder``, read
-    through an index kept there under the export's content digest: the first read parses
-    every record and writes the index; a later read of the same content loads the index
-    (one JSON document) instead. The digest covers every record file's name and bytes, so a
-    changed, added or removed record makes a new index."""
+    through an index kept there under the export's content digest (an SQLite file, one row
+    per record and package): the first read parses every record into it, a later read of
+    the same content opens it and parses only the records a query asks for. The digest
+    covers every record file's name and bytes, so a changed, added or removed record makes
+    a new index; the files' names, sizes, modification times and inodes, when none changed
+    in the last seconds, stand for the digest once it has been computed for them."""
     if index_folder is None:
         return _parse_database(path)
-    digest = _export_digest(path)
-    kept = index_folder / f"{digest}.json"
+    fingerprint, settled = _stat_fingerprint(path)
+    witness = index_folder / "stat" / fingerprint
+    known = _read_text(witness) if settled else None
+    indexed = None if known is None else _Indexed.open(index_folder / f"{known}.sqlite", known)
+    digest = known if indexed is not None and known is not None else _export_digest(path)
+    kept = index_folder / f"{digest}.sqlite"
+    if indexed is None:
+        indexed = _Indexed.open(kept, digest)
+    if indexed is None:
+        try:
+            _write_index(path, kept, digest)
+        except (OSError, sqlite3.Error):
+            # Only a shortcut for the next audit: an index that cannot be written costs
+            # time only.
+            return _parse_database(path)
+        indexed = _Indexed.open(kept, digest)
+        if indexed is None:
+            return _parse_database(path)
+    if settled:
+        with contextlib.suppress(OSError):
+            write_atomic(witness, digest)
+    return Database(str(path), indexed, indexed.count, indexed.newest, _fetched(path))
+
+
+def _read_text(path: Path) -> str | None:
     try:
-        document = json.loads(kept.read_bytes())
-    except (OSError, ValueError):
-        document = None
-    if (
-        isinstance(document, dict)
-        and document.get("format") == INDEX_FORMAT
-        and document.get("digest") == digest
-        and isinstance(document.get("records"), dict)
-    ):
-        return Database(
-            str(path),
-            _Lazy(document["records"]),
-            int(document["count"]),
-            document.get("newest"),
-            _fetched(path),
-        )
-    database = _parse_database(path)
-    index = {
-        "format": INDEX_FORMAT,
-        "digest": digest,
-        "count": database.count,
-        "newest": database.newest,
-        # Each record as its own JSON text: the index loads as strings, and a record is
-        # parsed only when a query asks for its package.
-        "records": {
-            k: [json.dumps(r, separators=(",", ":")) for r in v]
-            for k, v in database.records.items()
-        },
-    }
-    # Only a shortcut for the next audit: an index that cannot be written costs time only.
-    with contextlib.suppress(OSError):
-        write_atomic(kept, json.dumps(index, separators=(",", ":")))
-    return database
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeError):
+        return None
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
 
 
-class _Lazy(Mapping[NormalizedName, tuple[dict[str, Any], ...]]):
+def _record_stats(
+    folder: str, prefix: str = "", seen: set[tuple[int, int]] | None = None
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Each file under ``folder`` that may hold a record, by its path under it, with its
+    stat: the folder's entries read once each (tens of thousands of records). Linked
+    folders are followed, as the reader follows them, each folder once."""
+    seen = set() if seen is None else seen
+    here = Path(folder).stat()
+    if (here.st_dev, here.st_ino) in seen:
+        return
+    seen.add((here.st_dev, here.st_ino))
+    with os.scandir(folder) as listing:
+        entries = sorted(listing, key=lambda e: e.name)
+    for entry in entries:
+        name = prefix + entry.name
+        if entry.is_dir():
+            yield from _record_stats(entry.path, name + "/", seen)
+        elif entry.name.endswith((".json", ".yaml", ".yml")) and entry.is_file():
+            yield name, entry.stat()
+
+
+def _stat_fingerprint(path: Path) -> tuple[str, bool]:
+    """sha256 over each record file's name, size, modification and change times and inode
+    (a zip: its own), and whether every one of them is older than ``RACY_SECONDS``."""
+    digest = hashlib.sha256(str(path.resolve()).encode() + b"\0")
+    horizon = time.time_ns() - int(RACY_SECONDS * 1e9)
+    settled = True
+    try:
+        items = [(path.name, path.stat())] if path.is_file() else _record_stats(str(path))
+        for name, stat in items:
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0".encode())
+            if max(stat.st_mtime_ns, stat.st_ctime_ns) > horizon:
+                settled = False
+    except OSError:
+        return digest.hexdigest(), False
+    return digest.hexdigest(), settled
+
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE records (name TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
+"""
+
+
+def _write_index(path: Path, kept: Path, digest: str) -> None:
+    """Every record of the export into a new SQLite file at ``kept``, written beside it and
+    moved into place, so a reader never sees half an index."""
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    scratch = kept.with_name(f".{kept.name}.{uuid.uuid4().hex}")
+    try:
+        with contextlib.closing(sqlite3.connect(scratch)) as connection:
+            connection.executescript(_SCHEMA)
+            count, newest = 0, None
+            rows: list[tuple[str, str, str]] = []
+            for record, names in _parsed_records(path):
+                count += 1
+                newest = _newer(newest, record)
+                body = json.dumps(record, separators=(",", ":"))
+                rows.extend((name, str(record["id"]), body) for name in names)
+                if len(rows) >= 2000:
+                    connection.executemany("INSERT INTO records VALUES (?, ?, ?)", rows)
+                    rows.clear()
+            if count == 0:
+                raise _empty(path)
+            connection.executemany("INSERT INTO records VALUES (?, ?, ?)", rows)
+            connection.execute("CREATE INDEX by_name ON records (name)")
+            connection.execute("CREATE INDEX by_id ON records (id)")
+            meta = {
+                "format": str(INDEX_FORMAT),
+                "digest": digest,
+                "count": str(count),
+                "newest": newest or "",
+            }
+            connection.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            connection.commit()
+        scratch.replace(kept)
+    finally:
+        scratch.unlink(missing_ok=True)
+
+
+class _Indexed(Mapping[NormalizedName, tuple[dict[str, Any], ...]]):
     """An index's records by package, each package's parsed on first use."""
 
-    def __init__(self, raw: Mapping[str, list[str]]) -> None:
-        self._raw = raw
+    def __init__(self, connection: sqlite3.Connection, count: int, newest: str | None) -> None:
+        self._connection = connection
+        self._lock = threading.Lock()
         self._parsed: dict[str, tuple[dict[str, Any], ...]] = {}
+        self.count = count
+        self.newest = newest
+
+    @classmethod
+    def open(cls, kept: Path, digest: str) -> _Indexed | None:
+        """The index at ``kept`` when it is one of this format for ``digest``, else None."""
+        if not kept.is_file():
+            return None
+        try:
+            connection = sqlite3.connect(
+                f"{kept.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+            )
+            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+            count = int(meta["count"])
+        except (sqlite3.Error, KeyError, ValueError, TypeError):
+            return None
+        if meta.get("format") != str(INDEX_FORMAT) or meta.get("digest") != digest:
+            connection.close()
+            return None
+        return cls(connection, count, meta.get("newest") or None)
+
+    def _rows(self, sql: str, *args: str) -> list[tuple[str, ...]]:
+        with self._lock:
+            try:
+                return self._connection.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise OsvDatabaseError(
+                    f"the OSV index cannot be read: {exc}",
+                    hint="delete the osv-index folder in the cache; the next audit makes it again",
+                ) from None
 
     def __getitem__(self, name: str) -> tuple[dict[str, Any], ...]:
         found = self._parsed.get(name)
         if found is None:
-            found = tuple(json.loads(text) for text in self._raw[name])
+            rows = self._rows("SELECT body FROM records WHERE name = ? ORDER BY rowid", name)
+            if not rows:
+                raise KeyError(name)
+            found = tuple(json.loads(body) for (body,) in rows)
             self._parsed[name] = found
         return found
 
+    def by_id(self, wanted: str) -> dict[str, Any] | None:
+        rows = self._rows("SELECT body FROM records WHERE id = ? LIMIT 1", wanted)
+        return json.loads(rows[0][0]) if rows else None
+
     def __iter__(self) -> Iterator[NormalizedName]:
-        return (NormalizedName(name) for name in self._raw)
+        rows = self._rows("SELECT DISTINCT name FROM records ORDER BY name")
+        return (NormalizedName(name) for (name,) in rows)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return int(self._rows("SELECT COUNT(DISTINCT name) FROM records")[0][0])
 
 
 def _export_digest(path: Path) -> str:
@@ -234,10 +366,8 @@ def _export_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _parse_database(path: Path) -> Database:
-    by_name: dict[NormalizedName, list[dict[str, Any]]] = {}
-    count = 0
-    newest: str | None = None
+def _parsed_records(path: Path) -> Iterator[tuple[dict[str, Any], set[NormalizedName]]]:
+    """Each record of the export, with the PyPI packages it names."""
     for where, data in _records_in(path):
         try:
             if where.endswith(".json"):
@@ -251,22 +381,39 @@ def _parse_database(path: Path) -> Database:
             ) from None
         if not isinstance(record, dict) or "id" not in record:
             continue
-        count += 1
-        stamp = str(record.get("modified") or record.get("published") or "")
-        if stamp and (newest is None or stamp > newest):
-            newest = stamp
         names = {
             normalize(str((a.get("package") or {}).get("name", "")))
             for a in record.get("affected") or ()
-            if (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
+            if isinstance(a, dict)
+            and isinstance(a.get("package") or {}, dict)
+            and (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
         }
+        yield record, names
+
+
+def _newer(newest: str | None, record: dict[str, Any]) -> str | None:
+    stamp = str(record.get("modified") or record.get("published") or "")
+    return stamp if stamp and (newest is None or stamp > newest) else newest
+
+
+def _empty(path: Path) -> OsvDatabaseError:
+    return OsvDatabaseError(
+        f"no OSV record found in {path}",
+        hint="an empty database would let every package pass: point it at a real export",
+    )
+
+
+def _parse_database(path: Path) -> Database:
+    by_name: dict[NormalizedName, list[dict[str, Any]]] = {}
+    count = 0
+    newest: str | None = None
+    for record, names in _parsed_records(path):
+        count += 1
+        newest = _newer(newest, record)
         for name in names:
             by_name.setdefault(name, []).append(record)
     if count == 0:
-        raise OsvDatabaseError(
-            f"no OSV record found in {path}",
-            hint="an empty database would let every package pass: point it at a real export",
-        )
+        raise _empty(path)
     return Database(
         str(path), {k: tuple(v) for k, v in by_name.items()}, count, newest, _fetched(path)
     )
@@ -340,6 +487,10 @@ def check_fresh(
 class _Handler(http.server.BaseHTTPRequestHandler):
     database: Database
     server_version = "pipgate-osv"
+    # Keep-alive: pip-audit asks once per package, over one connection; each answer is
+    # sent at once, not held back by Nagle's algorithm waiting for an acknowledgement.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -353,8 +504,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _read_json(self) -> object:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if length <= 0 or length > 1024 * 1024:
+            # A body left unread would be taken for the next request: this one is the last.
+            self.close_connection = True
             return None
         try:
             return json.loads(self.rfile.read(length))
@@ -407,11 +563,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         if path.rsplit("/", 2)[-2:-1] == ["vulns"]:
             wanted = path.rsplit("/", 1)[-1]
-            for records in self.database.records.values():
-                for record in records:
-                    if record.get("id") == wanted:
-                        self._send(200, record)
-                        return
+            record = self.database.by_id(wanted)
+            if record is not None:
+                self._send(200, record)
+                return
         self._send(404, {"code": 5, "message": "not found"})
 
 
