@@ -220,6 +220,14 @@ def sync(session: nox.Session) -> None:
     session.run("pipgate", "sync", *session.posargs)
 
 
+@nox.session(python=TOOL_PYTHON, default=False, name="osv-sync")
+def osv_sync(session: nox.Session) -> None:
+    """Merge OSV sources (clones, all.zip files or URLs) into one export folder (pass
+    --output DIR and the sources after --)."""
+    _install(session)
+    session.run("pipgate", "osv-sync", *session.posargs)
+
+
 @nox.session(python=TOOL_PYTHON, default=False)
 def review(session: nox.Session) -> None:
     """The pull request's review report (pass --base REF after --)."""

@@ -5,9 +5,11 @@ the test, the file's own defaults), the build's and the step's env, in a workspa
 plays /workspace. A step that fails stops the build unless it says ``allowFailure: true``.
 Stand-ins on PATH play what the build images provide: ``pip`` (the image would install
 nox; the test environment already has pipgate, and the default test run reaches no
-index), ``apt-get`` (the image would install git; the machine has it) and ``nox`` (each
+index), ``apt-get`` (the image would install git; the machine has it), ``nox`` (each
 session of noxfile.py is ``pipgate SESSION ARGS`` under the session's Python; the
-stand-in runs exactly that command line). Everything else is real.
+stand-in runs exactly that command line) and ``gsutil`` (a bucket is a folder under
+``root/gcs``: the four forms the pipelines use, ``cat``, ``cp - URL``, ``cp -r URL/* DIR``
+and ``rsync -r DIR URL``). Everything else is real.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,40 @@ sys.exit(subprocess.call([{python!r}, "-m", "pipgate", session, *posargs]))
 """
 
 
+GSUTIL = """\
+#!{python}
+import pathlib, shutil, sys
+root = pathlib.Path({gcs!r})
+args = [a for a in sys.argv[1:] if a not in ("-m", "-q", "-r", "-d")]
+def local(url):
+    assert url.startswith("gs://"), url
+    return root / url[len("gs://"):]
+command, *rest = args
+if command == "cat":
+    path = local(rest[0])
+    if not path.is_file():
+        sys.exit("CommandException: No URLs matched: " + rest[0])
+    sys.stdout.write(path.read_text())
+elif command == "cp" and rest[0] == "-":
+    local(rest[1]).parent.mkdir(parents=True, exist_ok=True)
+    local(rest[1]).write_text(sys.stdin.read())
+elif command == "cp" and rest[0].endswith("/*"):
+    source = local(rest[0][:-2])
+    if not source.is_dir():
+        sys.exit("CommandException: No URLs matched: " + rest[0])
+    shutil.copytree(source, rest[1], dirs_exist_ok=True)
+elif command == "rsync":
+    shutil.copytree(rest[0], local(rest[1]), dirs_exist_ok=True)
+else:
+    sys.exit("gsutil stand-in: not a form the pipelines use: " + " ".join(sys.argv[1:]))
+"""
+
+
+def bucket(root: Path, name: str) -> Path:
+    """The folder that plays gs://NAME in the gsutil stand-in."""
+    return root / "gcs" / name
+
+
 @dataclasses.dataclass(frozen=True)
 class StepRun:
     id: str
@@ -43,9 +80,10 @@ def tools(root: Path) -> Path:
     folder = root / "image-tools"
     folder.mkdir(exist_ok=True)
     (folder / "nox").write_text(NOX.format(python=sys.executable))
+    (folder / "gsutil").write_text(GSUTIL.format(python=sys.executable, gcs=str(root / "gcs")))
     for name in ("pip", "apt-get"):
         (folder / name).write_text("#!/bin/sh\nexit 0\n")
-    for name in ("nox", "pip", "apt-get"):
+    for name in ("nox", "pip", "apt-get", "gsutil"):
         (folder / name).chmod(0o755)
     return folder
 
@@ -55,7 +93,8 @@ def prepare(
 ) -> tuple[dict[str, Any], dict[str, str], Any]:
     """The document, the build's environment and the substitution function."""
     document = yaml.safe_load(build_file.read_text())
-    values = {**values, **document.get("substitutions", {})}
+    # The trigger's values over the file's defaults, as Cloud Build applies them.
+    values = {**document.get("substitutions", {}), **values}
 
     def substitute(text: str) -> str:
         for key in sorted(values, key=len, reverse=True):
@@ -73,12 +112,19 @@ def prepare(
 
 
 def run_build(
-    build_file: Path, workspace: Path, root: Path, values: dict[str, str]
+    build_file: Path,
+    workspace: Path,
+    root: Path,
+    values: dict[str, str],
+    only: Collection[str] | None = None,
 ) -> list[StepRun]:
-    """Every step in order; stops after a step that fails without allowFailure."""
+    """Every step in order (with ``only``, those steps); stops after a step that fails
+    without allowFailure."""
     document, base_env, substitute = prepare(build_file, workspace, root, values)
     runs = []
     for step in document["steps"]:
+        if only is not None and step["id"] not in only:
+            continue
         env = {**base_env, **dict(substitute(e).split("=", 1) for e in step.get("env", []))}
         command = [step.get("entrypoint", "bash"), *[substitute(a) for a in step["args"]]]
         done = subprocess.run(

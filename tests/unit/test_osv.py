@@ -188,7 +188,7 @@ def test_query_api(database: Database) -> None:
         assert [[v["id"] for v in r["vulns"]] for r in batch["results"]] == [["PYSEC-2023-135"], []]
 
 
-def test_freshness_is_the_newest_record_or_the_fetch_time_whichever_is_later() -> None:
+def test_freshness_is_the_fetch_time_where_recorded_else_the_newest_record() -> None:
     from pipgate.audit.osv import StaleDatabaseError, check_fresh
 
     now = datetime.datetime(2026, 12, 2, 12, tzinfo=datetime.UTC)
@@ -199,6 +199,11 @@ def test_freshness_is_the_newest_record_or_the_fetch_time_whichever_is_later() -
     check_fresh(old, Path("x"), 13, now)
     fetched = dataclasses.replace(old, fetched="2026-12-01T12:00:00+00:00")
     check_fresh(fetched, Path("x"), 2, now)  # fetched a day ago: the records are current
+    # A recorded fetch time is the export's age, even where a record is newer: a merged
+    # export records its oldest source's time, and one fresh source must not hide it.
+    merged = Database("x", {}, 1, "2026-12-02T00:00:00Z", "2026-11-25T00:00:00Z")
+    with pytest.raises(StaleDatabaseError, match="is 7 days old"):
+        check_fresh(merged, Path("x"), 2, now)
     undated = Database("x", {}, 1, None)
     with pytest.raises(StaleDatabaseError, match="tells no time"):
         check_fresh(undated, Path("x"), 2, now)

@@ -17,6 +17,7 @@ PIPELINES = {
     "merge": REPO / "cloudbuild.yaml",
     "pr": REPO / "pipelines" / "pr-check.cloudbuild.yaml",
     "reaudit": REPO / "pipelines" / "reaudit.cloudbuild.yaml",
+    "osv-sync": REPO / "pipelines" / "osv-sync.cloudbuild.yaml",
 }
 STEP_KEYS = {
     "id", "name", "args", "entrypoint", "waitFor", "env", "secretEnv", "dir", "timeout",
@@ -49,7 +50,11 @@ def strings(value: object) -> list[str]:
 
 def nox_sessions() -> set[str]:
     text = (REPO / "noxfile.py").read_text()
-    return set(re.findall(r"@nox\.session\([^)]*\)\ndef (\w+)\(", text))
+    sessions = set()
+    for options, function in re.findall(r"@nox\.session\(([^)]*)\)\ndef (\w+)\(", text):
+        named = re.search(r'name="([\w-]+)"', options)
+        sessions.add(named.group(1) if named else function)
+    return sessions
 
 
 @pytest.mark.parametrize("name", sorted(PIPELINES))
@@ -107,7 +112,7 @@ def test_every_defined_substitution_is_used(name: str) -> None:
 def test_every_nox_session_exists(name: str) -> None:
     sessions = nox_sessions()
     used = {
-        m for text in strings(pipeline(name)["steps"]) for m in re.findall(r"nox -s (\w+)", text)
+        m for text in strings(pipeline(name)["steps"]) for m in re.findall(r"nox -s ([\w-]+)", text)
     }
     assert used and used <= sessions
 

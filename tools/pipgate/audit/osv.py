@@ -206,7 +206,7 @@ def load_database(path: Path, index_folder: Path | None = None) -> Database:
     if settled:
         with contextlib.suppress(OSError):
             write_atomic(witness, digest)
-    return Database(str(path), indexed, indexed.count, indexed.newest, _fetched(path))
+    return Database(str(path), indexed, indexed.count, indexed.newest, recorded_fetch_time(path))
 
 
 def _read_text(path: Path) -> str | None:
@@ -271,7 +271,7 @@ def _write_index(path: Path, kept: Path, digest: str) -> None:
             connection.executescript(_SCHEMA)
             count, newest = 0, None
             rows: list[tuple[str, str, str]] = []
-            for record, names in _parsed_records(path):
+            for _, record, names in parsed_records(path):
                 count += 1
                 newest = _newer(newest, record)
                 body = json.dumps(record, separators=(",", ":"))
@@ -366,8 +366,8 @@ def _export_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _parsed_records(path: Path) -> Iterator[tuple[dict[str, Any], set[NormalizedName]]]:
-    """Each record of the export, with the PyPI packages it names."""
+def parsed_records(path: Path) -> Iterator[tuple[str, dict[str, Any], set[NormalizedName]]]:
+    """Each record of the export, where it was read, and the PyPI packages it names."""
     for where, data in _records_in(path):
         try:
             if where.endswith(".json"):
@@ -381,14 +381,19 @@ def _parsed_records(path: Path) -> Iterator[tuple[dict[str, Any], set[Normalized
             ) from None
         if not isinstance(record, dict) or "id" not in record:
             continue
-        names = {
-            normalize(str((a.get("package") or {}).get("name", "")))
-            for a in record.get("affected") or ()
-            if isinstance(a, dict)
-            and isinstance(a.get("package") or {}, dict)
-            and (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
-        }
-        yield record, names
+        yield where, record, pypi_names(record)
+
+
+def pypi_names(record: dict[str, Any]) -> set[NormalizedName]:
+    """The PyPI packages an OSV record names in ``affected``."""
+    affected = record.get("affected")
+    return {
+        normalize(str((a.get("package") or {}).get("name", "")))
+        for a in (affected if isinstance(affected, list) else ())
+        if isinstance(a, dict)
+        and isinstance(a.get("package") or {}, dict)
+        and (a.get("package") or {}).get("ecosystem") == ECOSYSTEM
+    }
 
 
 def _newer(newest: str | None, record: dict[str, Any]) -> str | None:
@@ -407,7 +412,7 @@ def _parse_database(path: Path) -> Database:
     by_name: dict[NormalizedName, list[dict[str, Any]]] = {}
     count = 0
     newest: str | None = None
-    for record, names in _parsed_records(path):
+    for _, record, names in parsed_records(path):
         count += 1
         newest = _newer(newest, record)
         for name in names:
@@ -415,7 +420,11 @@ def _parse_database(path: Path) -> Database:
     if count == 0:
         raise _empty(path)
     return Database(
-        str(path), {k: tuple(v) for k, v in by_name.items()}, count, newest, _fetched(path)
+        str(path),
+        {k: tuple(v) for k, v in by_name.items()},
+        count,
+        newest,
+        recorded_fetch_time(path),
     )
 
 
@@ -423,7 +432,7 @@ META_NAME = "pipgate-osv.json"
 """Beside the records: ``{"fetched": "<ISO time>"}``, the time the export was fetched."""
 
 
-def _fetched(path: Path) -> str | None:
+def recorded_fetch_time(path: Path) -> str | None:
     meta = path / META_NAME
     if not path.is_dir() or not meta.is_file():
         return None
@@ -433,15 +442,17 @@ def _fetched(path: Path) -> str | None:
         raise OsvDatabaseError(
             f"{meta} is not readable JSON", hint='write it as {"fetched": "ISO time"}'
         ) from None
+    if isinstance(document, dict) and "fetched" in document and document["fetched"] is None:
+        return None  # said on purpose: no source told when it was fetched
     fetched = document.get("fetched") if isinstance(document, dict) else None
-    if not isinstance(fetched, str) or _parse_time(fetched) is None:
+    if not isinstance(fetched, str) or parse_time(fetched) is None:
         raise OsvDatabaseError(
             f"{meta} gives no fetch time", hint='write it as {"fetched": "ISO time"}'
         )
     return fetched
 
 
-def _parse_time(text: str) -> datetime.datetime | None:
+def parse_time(text: str) -> datetime.datetime | None:
     try:
         parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -457,11 +468,14 @@ def check_fresh(
     database: Database, path: Path, max_days: int, now: datetime.datetime | None = None
 ) -> None:
     """Fail closed on an export older than ``max_days`` (0: no limit): its age is that of
-    its newest record, or of its fetch time where it records one."""
+    its fetch time where it records one (an export merged from several sources records the
+    oldest source's: one fresh source does not make a stale one current), else that of its
+    newest record."""
     if max_days <= 0:
         return
     now = now or datetime.datetime.now(datetime.UTC)
-    times = [p for t in (database.newest, database.fetched) if t and (p := _parse_time(t))]
+    told = database.fetched if database.fetched else database.newest
+    times = [parsed] if told and (parsed := parse_time(told)) else []
     if not times:
         raise StaleDatabaseError(
             f"the OSV export at {path} tells no time (no record has a modified date): its age "

@@ -16,11 +16,13 @@ from pipgate.allowlist import jsonschema as schemas
 from pipgate.allowlist.spec import FILES
 from pipgate.audit.osv import Server as OsvServer
 from pipgate.audit.osv import load_database
+from pipgate.audit.osvsync import sync_export, sync_json
 from pipgate.cli import adapters
+from pipgate.cli.json_reports import emit_json
 from pipgate.cli.present import Presenter, progress
 from pipgate.errors import ExitCode, InputError
 from pipgate.fsutil import write_atomic
-from pipgate.options import Options
+from pipgate.options import Format, Options
 from pipgate.problems import display_path
 
 
@@ -188,6 +190,24 @@ def cmd_osv_serve(database: Path, port: int) -> int:
             server.thread.join()
         except KeyboardInterrupt:
             print("stopped", file=sys.stderr)
+    return ExitCode.OK
+
+
+def cmd_osv_sync(sources: list[str], output: Path, output_format: Format) -> int:
+    def progress(line: str) -> None:
+        print(f"osv-sync: {line}", file=sys.stderr, flush=True)
+
+    result = sync_export(sources, output, progress=progress)
+    if output_format is Format.JSON:
+        emit_json(sync_json(result))
+        return ExitCode.OK
+    print(
+        f"wrote {result.records} OSV records to {display_path(output)} "
+        f"({result.malicious} malicious-package reports, {result.withdrawn} withdrawn; "
+        f"{result.read} read, {result.same_id} copies of one id and {result.merged} aliases "
+        f"merged); newest {result.newest or 'none'}, fetched "
+        f"{result.fetched or 'unknown (a source tells no time: the newest record dates it)'}"
+    )
     return ExitCode.OK
 
 

@@ -270,6 +270,32 @@ def register_osv_serve(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> 
     serve.set_defaults(handler=lambda a: commands.cmd_osv_serve(Path(a.database), a.port))
 
 
+def register_osv_sync(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
+    sync = sub.add_parser(
+        "osv-sync",
+        help="merge OSV sources (advisory-database and malicious-packages clones, all.zip "
+        "files or URLs) into one export folder, with its fetch time",
+    )
+    sync.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a folder of OSV records (a clone), an all.zip file, or an http(s) URL of one",
+    )
+    sync.add_argument(
+        "--output", required=True, metavar="DIR", help="the export folder, replaced whole"
+    )
+    sync.add_argument(
+        "--format",
+        choices=[f.value for f in Format],
+        default="text",
+        help="output format (default: text)",
+    )
+    sync.set_defaults(
+        handler=lambda a: commands.cmd_osv_sync(a.sources, Path(a.output), Format(a.format))
+    )
+
+
 def register_schema(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
     schema = sub.add_parser("schema", help="print or write the JSON Schemas of the allowlist files")
     schema.add_argument(
@@ -299,6 +325,7 @@ REGISTER = (
     register_review,
     register_sync,
     register_osv_serve,
+    register_osv_sync,
     register_schema,
 )
 
