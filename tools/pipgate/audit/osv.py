@@ -300,8 +300,8 @@ def _write_index(path: Path, kept: Path, digest: str) -> None:
 class _Indexed(Mapping[NormalizedName, tuple[dict[str, Any], ...]]):
     """An index's records by package, each package's parsed on first use."""
 
-    def __init__(self, connection: sqlite3.Connection, count: int, newest: str | None) -> None:
-        self._connection = connection
+    def __init__(self, uri: str, count: int, newest: str | None) -> None:
+        self._uri = uri
         self._lock = threading.Lock()
         self._parsed: dict[str, tuple[dict[str, Any], ...]] = {}
         self.count = count
@@ -312,23 +312,23 @@ class _Indexed(Mapping[NormalizedName, tuple[dict[str, Any], ...]]):
         """The index at ``kept`` when it is one of this format for ``digest``, else None."""
         if not kept.is_file():
             return None
+        uri = f"{kept.resolve().as_uri()}?mode=ro"
         try:
-            connection = sqlite3.connect(
-                f"{kept.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-            )
-            meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+                meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
             count = int(meta["count"])
         except (sqlite3.Error, KeyError, ValueError, TypeError):
             return None
         if meta.get("format") != str(INDEX_FORMAT) or meta.get("digest") != digest:
-            connection.close()
             return None
-        return cls(connection, count, meta.get("newest") or None)
+        return cls(uri, count, meta.get("newest") or None)
 
     def _rows(self, sql: str, *args: str) -> list[tuple[str, ...]]:
+        """One query, on a connection of its own (opened read-only, closed after)."""
         with self._lock:
             try:
-                return self._connection.execute(sql, args).fetchall()
+                with contextlib.closing(sqlite3.connect(self._uri, uri=True)) as connection:
+                    return connection.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
                 raise OsvDatabaseError(
                     f"the OSV index cannot be read: {exc}",
