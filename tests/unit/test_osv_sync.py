@@ -209,19 +209,15 @@ def test_a_merged_malicious_report_is_never_hidden_behind_its_alias(tmp_path: Pa
         "details": "Synthetic: a GHSA malware advisory naming the same release.",
         "affected": mal["affected"],
     }
-    from pipgate.audit.osvsync import _Read
-
-    records, _, merged = merge_records([_Read(ghsa, "a"), _Read(mal, "b")])
+    records, _, merged = merge_records([ghsa, mal])
     assert [r["id"] for r in records] == ["MAL-2000-1"] and merged == 1
     assert records[0]["aliases"] == ["GHSA-0000-0000-0001"]
 
 
 def test_a_withdrawn_twin_adds_nothing(tmp_path: Path) -> None:
-    from pipgate.audit.osvsync import _Read
-
     pysec = {"id": "PYSEC-1", "aliases": ["CVE-1"], "affected": GHSA["affected"][:1]}
     withdrawn = dict(GHSA, aliases=["CVE-1"], withdrawn="2024-01-01T00:00:00Z")
-    records, _, _ = merge_records([_Read(withdrawn, "a"), _Read(pysec, "b")])
+    records, _, _ = merge_records([withdrawn, pysec])
     assert [r["id"] for r in records] == ["PYSEC-1"]
     assert len(records[0]["affected"]) == 1 and "withdrawn" not in records[0]
 
@@ -310,8 +306,6 @@ def test_the_command_reports_in_json(
 
 
 def test_two_packages_records_of_one_cve_stay_two() -> None:
-    from pipgate.audit.osvsync import _Read
-
     def record(identifier: str, package: str) -> dict[str, Any]:
         return {
             "id": identifier,
@@ -319,6 +313,6 @@ def test_two_packages_records_of_one_cve_stay_two() -> None:
             "affected": [{"package": {"ecosystem": "PyPI", "name": package}, "versions": ["1"]}],
         }
 
-    reads = [_Read(record("PYSEC-1", "tensorflow"), "a"), _Read(record("PYSEC-2", "tf-gpu"), "b")]
+    reads = [record("PYSEC-1", "tensorflow"), record("PYSEC-2", "tf-gpu")]
     records, _, merged = merge_records(reads)
     assert [r["id"] for r in records] == ["PYSEC-1", "PYSEC-2"] and merged == 0

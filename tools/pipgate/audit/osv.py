@@ -181,32 +181,38 @@ def load_database(path: Path, index_folder: Path | None = None) -> Database:
     per record and package): the first read parses every record into it, a later read of
     the same content opens it and parses only the records a query asks for. The digest
     covers every record file's name and bytes, so a changed, added or removed record makes
-    a new index; the files' names, sizes, modification times and inodes, when none changed
-    in the last seconds, stand for the digest once it has been computed for them."""
+    a new index; the files' names, sizes, modification and change times and inodes, when
+    none changed in the last seconds, stand for the digest once it has been computed for
+    them."""
     if index_folder is None:
         return _parse_database(path)
     fingerprint, settled = _stat_fingerprint(path)
     witness = index_folder / "stat" / fingerprint
     known = _read_text(witness) if settled else None
     indexed = None if known is None else _Indexed.open(index_folder / f"{known}.sqlite", known)
-    digest = known if indexed is not None and known is not None else _export_digest(path)
-    kept = index_folder / f"{digest}.sqlite"
-    if indexed is None:
-        indexed = _Indexed.open(kept, digest)
-    if indexed is None:
-        try:
-            _write_index(path, kept, digest)
-        except (OSError, sqlite3.Error):
-            # Only a shortcut for the next audit: an index that cannot be written costs
-            # time only.
-            return _parse_database(path)
-        indexed = _Indexed.open(kept, digest)
+    if indexed is None or known is None:
+        known = _export_digest(path)
+        indexed = _indexed(path, index_folder / f"{known}.sqlite", known)
         if indexed is None:
             return _parse_database(path)
     if settled:
         with contextlib.suppress(OSError):
-            write_atomic(witness, digest)
+            write_atomic(witness, known)
     return Database(str(path), indexed, indexed.count, indexed.newest, recorded_fetch_time(path))
+
+
+def _indexed(path: Path, kept: Path, digest: str) -> _Indexed | None:
+    """The index of ``digest`` at ``kept``, made from the export's records when it is not
+    there yet; None when it cannot be written (only a shortcut for the next audit: that
+    costs time only)."""
+    indexed = _Indexed.open(kept, digest)
+    if indexed is None:
+        try:
+            _write_index(path, kept, digest)
+        except (OSError, sqlite3.Error):
+            return None
+        indexed = _Indexed.open(kept, digest)
+    return indexed
 
 
 def _read_text(path: Path) -> str | None:
@@ -247,7 +253,10 @@ def _stat_fingerprint(path: Path) -> tuple[str, bool]:
     try:
         items = [(path.name, path.stat())] if path.is_file() else _record_stats(str(path))
         for name, stat in items:
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}\0".encode())
+            digest.update(
+                f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}"
+                f"\0{stat.st_ino}\0".encode()
+            )
             if max(stat.st_mtime_ns, stat.st_ctime_ns) > horizon:
                 settled = False
     except OSError:

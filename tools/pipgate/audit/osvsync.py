@@ -143,15 +143,9 @@ def _download(url: str, scratch: Path) -> Path:
     return target
 
 
-@dataclasses.dataclass
-class _Read:
-    record: dict[str, Any]
-    where: str
-
-
 def _read_source(
     given: str, scratch: Path, now: datetime.datetime
-) -> tuple[SourceReport, list[_Read]]:
+) -> tuple[SourceReport, list[dict[str, Any]]]:
     shown = redact(given)
     if given.startswith(("http://", "https://")):
         path, kind, fetched = _download(given, scratch), "url", _iso(now)
@@ -186,7 +180,7 @@ def _read_source(
                 f"{redact(where)}: the record's id {str(identifier)[:80]!r} is not an OSV id",
                 hint="remove the file from the source, or fix its id",
             )
-        read.append(_Read(record, where))
+        read.append(record)
     return SourceReport(shown, kind, len(read), fetched), read
 
 
@@ -269,19 +263,19 @@ def _merge(members: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return primary
 
 
-def merge_records(reads: Iterable[_Read]) -> tuple[list[dict[str, Any]], int, int]:
+def merge_records(reads: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
     """The records, one per id and one per group of aliases; with how many copies of an id
     were dropped and how many records were folded into another."""
     by_id: dict[str, dict[str, Any]] = {}
     same_id = 0
-    for item in reads:
-        identifier = str(item.record["id"])
+    for record in reads:
+        identifier = str(record["id"])
         kept = by_id.get(identifier)
         if kept is not None:
             same_id += 1
-            if _modified(item.record) <= _modified(kept):
+            if _modified(record) <= _modified(kept):
                 continue
-        by_id[identifier] = item.record
+        by_id[identifier] = record
     # Records are one vulnerability when they share an id or alias for a package they both
     # name: a PYSEC record and its GHSA twin, never two packages' records of one CVE.
     groups = _Groups()
@@ -324,7 +318,7 @@ def sync_export(
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".osv-sync-", dir=output.parent) as scratch:
         reports: list[SourceReport] = []
-        reads: list[_Read] = []
+        reads: list[dict[str, Any]] = []
         for given in sources:
             report, read = _read_source(given, Path(scratch), moment)
             if progress is not None:
