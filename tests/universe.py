@@ -274,6 +274,15 @@ UNIVERSE: tuple[Dist, ...] = (
     # only an sdist, and a wheel that needs it
     Dist("sdist-only", "1.0", (), (), (), sdist=True),
     Dist("needs-sdist", "1.0", ("sdist-only",)),
+    # newer releases of one project, each refused for another reason but one (outdated,
+    # bump): 1.1 passes, 1.2 is known vulnerable (a record the test writes), 1.3 yanked,
+    # 1.4 too young, 1.5 an sdist alone
+    Dist("bump-me", "1.0"),
+    Dist("bump-me", "1.1"),
+    Dist("bump-me", "1.2"),
+    Dist("bump-me", "1.3"),
+    Dist("bump-me", "1.4"),
+    Dist("bump-me", "1.5", (), (), (), sdist=True),
     # a yanked release next to a good one (yanking is shown by the index that serves it)
     Dist("yanked-pkg", "1.0"),
     Dist("yanked-pkg", "1.1"),
@@ -530,7 +539,10 @@ class InterceptingProxy:
         self._listener.close()
 
 
-YANKED = {"yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1"}
+YANKED = {
+    "yanked_pkg-1.0-py3-none-any.whl": "broken build, use 1.1",
+    "bump_me-1.3-py3-none-any.whl": "wrong files",
+}
 """Files the upstream marks as yanked (PEP 592), with the reason it gives."""
 
 UPLOADED_LONG_AGO = "2024-01-01T00:00:00.000000Z"
@@ -554,7 +566,13 @@ PROVENANCE: dict[str, dict[str, str]] = {
     },
 }
 """Files the upstream publishes PEP 740 provenance for, by their publisher."""
-FRESH = frozenset({"fresh_pkg-1.0-py3-none-any.whl", "cool_dep-1.1-py3-none-any.whl"})
+FRESH = frozenset(
+    {
+        "fresh_pkg-1.0-py3-none-any.whl",
+        "cool_dep-1.1-py3-none-any.whl",
+        "bump_me-1.4-py3-none-any.whl",
+    }
+)
 """Files the upstream says were uploaded just now (PEP 700 upload-time); the rest long ago."""
 
 STATUS = {

@@ -416,3 +416,36 @@ def test_a_hostile_deletion_answer_is_an_error(
     finally:
         stand_in.stop()
     assert said in raised.value.message
+
+
+@pytest.mark.slow
+def test_pylock_names_each_file_on_the_repository_with_its_create_time(
+    locked: AllowlistDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    from packaging.pylock import Pylock
+
+    stand_in = stand_in_for(tmp_path, monkeypatch, claimed_lifetime=3600, real_lifetime=3600)
+    try:
+        assert sync(locked).returncode == 0
+        cache = str(locked.path.parent / "file-cache")
+        rendered = run_pipgate(
+            "render", "--allowlist", str(locked.path), "--target", "py311", "--cache", cache
+        )
+    finally:
+        stand_in.stop()
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    text = (locked.path.parent / "generated" / "py311" / "pylock.toml").read_text()
+    document = tomllib.loads(text)
+    Pylock.from_dict(document)
+    files = [w for p in document["packages"] for w in p["wheels"]]
+    assert len(files) == 9
+    simple = document["packages"][0]["index"]
+    assert simple.endswith("/test-project/approved/simple/")
+    for item in files:
+        # its URL on the repository, from the repository's own page; its time from files.list
+        assert item["url"].startswith(simple.removesuffix("simple/"))
+        assert item["url"].endswith("/" + item["name"])
+        assert item["upload-time"].isoformat() == "2026-01-01T00:00:00+00:00"
+    assert "ya29." not in text and "oauth2accesstoken" not in text

@@ -51,6 +51,14 @@ class Options:
     json_key: Path | None = None
     conf_output: Path | None = None
     """Where ``pip-conf`` writes its file (mode 0600); None for standard output."""
+    names: tuple[str, ...] = ()
+    """outdated, bump: only these entries (by name)."""
+    version: str | None = None
+    """bump: the version to write (one name); None for the newest passing release."""
+    every: bool = False
+    """bump --all: every entry with a newer passing release."""
+    only_security: bool = False
+    """bump --only-security: only pins with a known vulnerability a passing release fixes."""
 
     @property
     def text(self) -> bool:

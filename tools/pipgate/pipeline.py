@@ -18,12 +18,20 @@ import enum
 import functools
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from pipgate import history, policy, render, review, sync
-from pipgate.allowlist import Allowlist, RegistryKind, Target, VulnerabilityException
+from pipgate import bump, history, outdated, policy, pylock, render, review, sync
+from pipgate.allowlist import (
+    Allowlist,
+    InvalidAllowlistError,
+    RegistryKind,
+    Target,
+    VulnerabilityException,
+    load,
+)
 from pipgate.audit import (
     Auditor,
     FindingsError,
@@ -49,11 +57,12 @@ from pipgate.lock import (
     lock_target,
     read_lock,
 )
-from pipgate.names import NormalizedName, file_release
+from pipgate.names import NormalizedName, file_release, normalize, parse_version
 from pipgate.options import Options
 from pipgate.problems import display_path
 from pipgate.publish import PublishReport, publish
 from pipgate.registry import Held, Registry, RegistryError, Removal
+from pipgate.urls import has_credentials
 
 Progress = Callable[[str], None]
 Step = Callable[["Options", Allowlist, "Adapters", Sequence[Target], Progress | None], object]
@@ -475,6 +484,7 @@ def render_files(
         consumers / render.UV_TOML: render.render_uv_toml(registry),
     }
     uncached = []
+    ready = []
     for target in targets:
         current = current_lock(allowlist, target, options.output)
         found = adapters.downloader.download(
@@ -486,8 +496,219 @@ def render_files(
         manifest = render.build_manifest(allowlist, target, current, found.files)
         for name, text in render.target_files(manifest).items():
             files[folder / target.name / name] = text
+        ready.append((current, manifest, {f.sha256: f.size for f in found.files}))
+    if ready:
+        _say(progress, "render: listing the locked files the registry holds, for pylock.toml")
+        listed = _registry_files(allowlist, adapters, [lock_ for lock_, _, _ in ready])
+        for lock_, manifest, sizes in ready:
+            path = folder / manifest.target.name / pylock.PYLOCK
+            found_files = _pylock_files(
+                allowlist, lock_, manifest.target, listed=listed, sizes=sizes, path=path
+            )
+            files[path] = _render_pylock(allowlist, lock_, manifest, found_files)
     written = render.write(files, dry_run=options.dry_run)
     return RenderReport(options.dry_run, tuple(written), tuple(uncached))
+
+
+def _registry_files(
+    allowlist: Allowlist, adapters: Adapters, locks: Sequence[Lock]
+) -> dict[str, tuple[Held, str | None]]:
+    """Each locked file the private registry holds, by sha256, with its upload time, and
+    its URL as consumers reach it."""
+    registry = adapters.registry()
+    projects = sorted({p.name for lock_ in locks for p in lock_.packages})
+    held = registry.list(projects)
+    times = registry.upload_times(projects) if held else {}
+    consumer = allowlist.config.registry.simple_url
+    return {
+        h.sha256: (
+            dataclasses.replace(h, url=_as_consumer_url(h.url, registry.simple_url, consumer)),
+            times.get(h.filename) or h.upload_time,
+        )
+        for h in held.values()
+    }
+
+
+def _as_consumer_url(url: str, listed_from: str, consumer: str) -> str:
+    """A file's URL from the registry's own page as consumers reach it: the page may be
+    read at another address than the one consumers use (an API endpoint override)."""
+    got, base, want = (urllib.parse.urlsplit(u) for u in (url, listed_from, consumer))
+    if (got.scheme, got.netloc) != (base.scheme, base.netloc):
+        return url
+    return urllib.parse.urlunsplit((want.scheme, want.netloc, got.path, got.query, ""))
+
+
+def _pylock_files(
+    allowlist: Allowlist,
+    current: Lock,
+    target: Target,
+    *,
+    listed: Mapping[str, tuple[Held, str | None]],
+    sizes: Mapping[str, int],
+    path: Path,
+) -> dict[str, pylock.RegistryFile]:
+    """Each locked file as the registry serves it, by sha256: a file of the embedded
+    registry by its path (relative to the lock's folder for a relative registry)."""
+    spec = allowlist.config.registry
+    files: dict[str, pylock.RegistryFile] = {}
+    for package in current.packages:
+        for digest in package.hashes:
+            found = listed.get(digest)
+            if found is None:
+                raise render.RenderError(
+                    f"the registry holds no file of {package.name}=={package.version} with "
+                    f"sha256 {digest}, which the lock of {target.name} needs",
+                    hint="publish first: 'pipgate upload' (or 'pipgate sync')",
+                )
+            held, uploaded = found
+            if spec.kind is RegistryKind.FILE:
+                assert spec.path is not None
+                place = pylock.relative_path(
+                    spec.path / "files" / held.filename,
+                    path.parent,
+                    absolute=spec.url.removeprefix("file://").startswith("/"),
+                )
+                item = pylock.RegistryFile(held.filename, digest, sizes[digest], path=place)
+            else:
+                if has_credentials(held.url) or not held.url.startswith(("https://", "http://")):
+                    raise render.RenderError(
+                        f"the registry lists {held.filename} at a URL that holds credentials "
+                        "or is not http(s); it is not written into pylock.toml",
+                        hint="the registry must serve its files at plain URLs of its own",
+                    )
+                item = pylock.RegistryFile(
+                    held.filename, digest, sizes[digest], url=held.url, upload_time=uploaded
+                )
+            files[digest] = item
+    return files
+
+
+def _render_pylock(
+    allowlist: Allowlist,
+    current: Lock,
+    manifest: render.Manifest,
+    files: Mapping[str, pylock.RegistryFile],
+) -> str:
+    spec = allowlist.config.registry
+    # The embedded registry's simple index is a path on this machine: its files are named by
+    # their path instead, and no index is recorded.
+    index_url = None if spec.kind is RegistryKind.FILE else render.consumer_index_url(spec)
+    inputs = render.digest_of(
+        [
+            "pylock.toml",
+            manifest.target.name,
+            current.digest,
+            index_url,
+            sorted(dataclasses.astuple(f) for f in files.values()),
+        ]
+    )
+    return pylock.render_pylock(manifest.target, current, files, index_url=index_url, inputs=inputs)
+
+
+def outdated_entries(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> outdated.OutdatedReport:
+    """Each entry's newest passing release and newest release (a report: it judges nothing)."""
+    del targets  # an entry is judged for every target it serves
+    names = _entry_names(allowlist, options.names)
+    sources = upstream_sources(adapters.locker, allowlist.config.targets)
+    _say(progress, f"outdated: reading the upstream at {describe_sources(sources)}")
+    with adapters.auditor() as auditor:
+        return outdated.outdated(
+            allowlist, sources, auditor, names=names or None, progress=progress
+        )
+
+
+def _entry_names(allowlist: Allowlist, asked: Sequence[str]) -> list[NormalizedName]:
+    known = {e.name for e in allowlist.packages}
+    names = [normalize(n) for n in asked]
+    unknown = [a for a, n in zip(asked, names, strict=True) if n not in known]
+    if unknown:
+        raise InputError(
+            f"no allowlist entry named {', '.join(repr(u[:80]) for u in unknown)}",
+            hint="'pipgate outdated' lists the entries; add a new package with an entry "
+            "in a pull request instead",
+        )
+    return names
+
+
+def bump_entries(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    targets: Sequence[Target],
+    progress: Progress | None = None,
+) -> bump.BumpReport:
+    """New versions written into the entries' YAML; the allowlist validated after."""
+    del targets  # an entry is bumped for every target it serves
+    names = _entry_names(allowlist, options.names)
+    if bool(names) == (options.every or options.only_security):
+        raise InputError(
+            "name the entries to bump, or give --all or --only-security (not both)",
+            hint="pipgate bump NAME [VERSION], pipgate bump --all, pipgate bump --only-security",
+        )
+    if options.version is not None:
+        if len(names) != 1:
+            raise InputError("a VERSION goes with exactly one NAME")
+        parsed = parse_version(options.version)
+        if parsed is None:
+            raise InputError(f"{options.version[:80]!r} is not a version (PEP 440)")
+        wanted: dict[NormalizedName, str] = {names[0]: str(parsed)}
+        skipped: list[tuple[NormalizedName, str]] = []
+    else:
+        wanted, skipped = _passing_versions(options, allowlist, adapters, names, progress)
+    plan: dict[Path, dict[NormalizedName, tuple[str, str]]] = {}
+    for entry in allowlist.packages:
+        new = wanted.get(entry.name)
+        if new is not None and new != entry.version:
+            plan.setdefault(entry.location.path, {})[entry.name] = (entry.version, new)
+    saved = bump.originals(plan)
+    edits = bump.apply(plan)
+    try:
+        load(options.allowlist, expired_is_error=False)
+    except InvalidAllowlistError:
+        bump.restore(saved)
+        raise
+    return bump.BumpReport(tuple(edits), tuple(skipped))
+
+
+def _passing_versions(
+    options: Options,
+    allowlist: Allowlist,
+    adapters: Adapters,
+    names: Sequence[NormalizedName],
+    progress: Progress | None,
+) -> tuple[dict[NormalizedName, str], list[tuple[NormalizedName, str]]]:
+    """The newest passing release of each entry asked for, and the entries skipped (with
+    --all or --only-security) with why; a named entry with none is a PolicyError."""
+    report = outdated_entries(
+        dataclasses.replace(options, names=tuple(names)), allowlist, adapters, (), progress
+    )
+    wanted: dict[NormalizedName, str] = {}
+    skipped: list[tuple[NormalizedName, str]] = []
+    refused = []
+    for status in report.entries:
+        if options.only_security and not status.security_fix:
+            continue
+        if status.passing is None:
+            why = "; ".join(status.newest.refused) if status.newest else "no newer release"
+            if names:
+                refused.append(f"{status.entry.spelled}: {why}")
+            else:
+                skipped.append((status.entry.name, why))
+            continue
+        wanted[status.entry.name] = str(status.passing.version)
+    if refused:
+        raise PolicyError(
+            "no newer release passes the policy: " + "; ".join(refused),
+            hint="'pipgate outdated' shows each release and what refuses it; a VERSION "
+            "given by hand is written as it is, and the lock's check judges it",
+        )
+    return wanted, skipped
 
 
 def bundle(

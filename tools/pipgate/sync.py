@@ -20,6 +20,7 @@ from pathlib import Path
 from pipgate.allowlist import Allowlist, Target
 from pipgate.fsutil import write_atomic
 from pipgate.lock import lock_path
+from pipgate.pylock import PYLOCK
 from pipgate.render import INSTALL_ORDER, PIP_CONF, UV_TOML, consumer_folder, digest_of
 
 STATE_NAME = "sync-state.json"
@@ -127,6 +128,7 @@ def step_inputs(
             (consumers / PIP_CONF).is_file(),
             (consumers / UV_TOML).is_file(),
             *[(folder / t.name / INSTALL_ORDER).is_file() for t in targets],
+            *[(folder / t.name / PYLOCK).is_file() for t in targets],
         ]
         document = [locks, config.registry.url, entries, present]
     else:

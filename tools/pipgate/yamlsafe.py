@@ -46,6 +46,11 @@ class Scalar:
     raw: str
     quoted: bool
     location: Location
+    span: tuple[int, int] = dataclasses.field(default=(0, 0), compare=False)
+    """Where the scalar's text (quotes included) starts and ends in the decoded file, in
+    characters: what ``pipgate bump`` rewrites, and nothing else."""
+    style: str = dataclasses.field(default="", compare=False)
+    """PyYAML's style: '' plain, '"' or "'" quoted, '|' or '>' a block."""
 
     @property
     def is_text(self) -> bool:
@@ -80,7 +85,7 @@ _RESOLVER = yaml.resolver.Resolver()
 _CORE = "tag:yaml.org,2002:"
 
 
-def _resolve_plain(text: str, location: Location) -> ScalarValue:
+def resolve_plain(text: str, location: Location) -> ScalarValue:
     # PyYAML's resolver is untyped; it maps plain text to the YAML 1.1 tag it implies.
     tag = _RESOLVER.resolve(  # type: ignore[no-untyped-call]
         yaml.nodes.ScalarNode, text, (True, False)
@@ -209,9 +214,11 @@ class _Builder:
                 value: ScalarValue = (
                     event.value
                     if quoted or event.tag is not None
-                    else _resolve_plain(event.value, location)
+                    else resolve_plain(event.value, location)
                 )
-                self.add(Scalar(value, event.value, quoted, location))
+                start, end = event.start_mark, event.end_mark
+                span = (start.index, end.index) if start and end else (0, 0)
+                self.add(Scalar(value, event.value, quoted, location, span, event.style or ""))
             elif isinstance(event, yaml.events.MappingStartEvent):
                 self.check_event(event)
                 self.push(_MapFrame(self.loc(event.start_mark)))

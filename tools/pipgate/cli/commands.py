@@ -78,6 +78,14 @@ def cmd_render(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.render_files, options, presenter)
 
 
+def cmd_outdated(options: Options, presenter: Presenter) -> int:
+    return _run(pipeline.outdated_entries, options, presenter)
+
+
+def cmd_bump(options: Options, presenter: Presenter) -> int:
+    return _run(pipeline.bump_entries, options, presenter)
+
+
 def cmd_verify(options: Options, presenter: Presenter) -> int:
     return _run(pipeline.verify, options, presenter)
 

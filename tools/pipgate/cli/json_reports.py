@@ -10,7 +10,9 @@ from typing import TextIO
 from pipgate import review as review_report
 from pipgate.allowlist import Allowlist
 from pipgate.audit import audit_document
+from pipgate.bump import BumpReport
 from pipgate.download import DownloadReport
+from pipgate.outdated import Candidate, OutdatedReport
 from pipgate.pipeline import (
     AuditReport,
     BundleReport,
@@ -137,6 +139,60 @@ def render_json(report: RenderReport) -> dict[str, object]:
         "dry_run": report.dry_run,
         "files": [{"path": display_path(w.path), "changed": w.changed} for w in report.written],
         "uncached": [{"target": t, "missing_files": n} for t, n in report.uncached],
+    }
+
+
+def _candidate(candidate: Candidate | None) -> dict[str, object] | None:
+    if candidate is None:
+        return None
+    return {
+        "version": str(candidate.version),
+        "passes": not candidate.refused,
+        "refused": list(candidate.refused),
+        "vulnerabilities": list(candidate.vulnerabilities),
+    }
+
+
+def outdated_json(report: OutdatedReport) -> dict[str, object]:
+    return {
+        "command": "outdated",
+        "ok": True,
+        "vulnerability_data": report.source,
+        "outdated": len(report.outdated),
+        "entries": [
+            {
+                "name": s.entry.name,
+                "version": s.entry.version,
+                "file": display_path(s.location.path),
+                "line": s.location.line,
+                "targets": list(s.targets),
+                "vulnerabilities": [v.id for v in s.vulnerabilities],
+                "newest_passing": _candidate(s.passing),
+                "newest": _candidate(s.newest),
+                "releases": [_candidate(c) for c in s.releases],
+                "security_fix": s.security_fix,
+                "note": s.note or None,
+            }
+            for s in report.entries
+        ],
+    }
+
+
+def bump_json(report: BumpReport) -> dict[str, object]:
+    return {
+        "command": "bump",
+        "ok": True,
+        "bumped": [
+            {
+                "name": e.name,
+                "file": display_path(e.location.path),
+                "line": e.location.line,
+                "from": e.old,
+                "to": e.new,
+            }
+            for e in report.edits
+        ],
+        "skipped": [{"name": n, "reason": why} for n, why in report.skipped],
     }
 
 

@@ -14,6 +14,13 @@ def _path(value: object) -> Path | None:
     return Path(str(value)) if value else None
 
 
+def _names(value: object) -> tuple[str, ...]:
+    """NAME arguments: a list (nargs='*'), one name (nargs='?') or none."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(n) for n in value) if isinstance(value, list) else ()
+
+
 def from_args(args: argparse.Namespace) -> Options:
     """Options from ``args``; a command's parser defines only the options it takes."""
 
@@ -45,4 +52,8 @@ def from_args(args: argparse.Namespace) -> Options:
         bundle_out=_path(given("bundle_out")),
         json_key=_path(given("json_key")),
         conf_output=_path(given("conf_output")),
+        names=_names(given("names")),
+        version=str(given("version")) if given("version") else None,
+        every=bool(given("every", False)),
+        only_security=bool(given("only_security", False)),
     )

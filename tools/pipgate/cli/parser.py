@@ -213,6 +213,35 @@ def register_bundle(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> Non
     )
 
 
+def register_outdated(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
+    help_text = (
+        "each entry's newest upstream release that passes the policy, and the newest of "
+        "all with what refuses it (a report: exit 0)"
+    )
+    outdated = _add(sub, "outdated", commands.cmd_outdated, help_text, [g.common])
+    outdated.add_argument("names", nargs="*", metavar="NAME", help="only these entries")
+    _database(outdated, "an offline OSV export for the vulnerability data, as for audit")
+
+
+def register_bump(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
+    help_text = (
+        "write a newer version into an entry's YAML in place (the newest passing release, "
+        "or VERSION), then validate"
+    )
+    bump = _add(sub, "bump", commands.cmd_bump, help_text, [g.common])
+    bump.add_argument("names", nargs="?", metavar="NAME", help="the entry to bump")
+    bump.add_argument("version", nargs="?", metavar="VERSION", help="the version to write")
+    bump.add_argument(
+        "--all", dest="every", action="store_true", help="every entry a passing release updates"
+    )
+    bump.add_argument(
+        "--only-security",
+        action="store_true",
+        help="only pins with a known vulnerability that a passing release fixes",
+    )
+    _database(bump, "an offline OSV export for the vulnerability data, as for audit")
+
+
 def register_pip_conf(sub: Subparsers[argparse.ArgumentParser], g: _Groups) -> None:
     help_text = "print a pip.conf embedding a service-account key, for Cloud Composer"
     pip_conf = _add(sub, "pip-conf", commands.cmd_pip_conf, help_text, [g.common])
@@ -322,6 +351,8 @@ REGISTER = (
     register_files,
     register_bundle,
     register_pip_conf,
+    register_outdated,
+    register_bump,
     register_review,
     register_sync,
     register_osv_serve,

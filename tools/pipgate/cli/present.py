@@ -16,13 +16,16 @@ from pathlib import Path
 from typing import TextIO
 
 from pipgate.allowlist import Allowlist
+from pipgate.bump import BumpReport
 from pipgate.cli.json_reports import (
     audit_json,
+    bump_json,
     bundle_json,
     check_json,
     download_json,
     emit_json,
     lock_json,
+    outdated_json,
     prune_json,
     render_json,
     review_json,
@@ -34,10 +37,12 @@ from pipgate.cli.json_reports import (
 )
 from pipgate.cli.text_reports import (
     audit_text,
+    bump_text,
     bundle_text,
     check_text,
     download_text,
     lock_text,
+    outdated_text,
     progress,
     prune_text,
     render_text,
@@ -49,6 +54,7 @@ from pipgate.cli.text_reports import (
 )
 from pipgate.errors import PipgateError
 from pipgate.options import Format
+from pipgate.outdated import OutdatedReport
 from pipgate.pipeline import (
     AuditReport,
     BundleReport,
@@ -82,6 +88,8 @@ _JSON = {
     SyncReport: sync_json,
     VerifyReport: verify_json,
     PruneReport: prune_json,
+    OutdatedReport: outdated_json,
+    BumpReport: bump_json,
 }
 _TEXT = {
     LockReport: lock_text,
@@ -95,6 +103,8 @@ _TEXT = {
     SyncReport: sync_text,
     VerifyReport: verify_text,
     PruneReport: prune_text,
+    OutdatedReport: outdated_text,
+    BumpReport: bump_text,
 }
 
 

@@ -7,8 +7,10 @@ import sys
 from typing import TextIO
 
 from pipgate.audit import Finding
+from pipgate.bump import BumpReport
 from pipgate.lock import Lock
 from pipgate.markdown import visible
+from pipgate.outdated import OutdatedReport
 from pipgate.pipeline import (
     AuditReport,
     BundleReport,
@@ -195,6 +197,47 @@ def render_text(report: RenderReport, out: TextIO) -> None:
             "not rendered: a dry run fetches nothing (run 'pipgate download' first)",
             file=out,
         )
+
+
+def outdated_text(report: OutdatedReport, out: TextIO) -> None:
+    say(f"vulnerability data: {report.source}", file=out)
+    for status in report.entries:
+        entry = status.entry
+        where = str(status.location)
+        if status.note:
+            say(f"{entry.spelled} {entry.version}: {status.note} ({where})", file=out)
+            continue
+        known = ", ".join(v.id for v in status.vulnerabilities)
+        pinned = f" (known vulnerable: {known})" if known else ""
+        newest = status.newest
+        if newest is None:
+            say(f"{entry.spelled} {entry.version}{pinned}: the newest release ({where})", file=out)
+            continue
+        if status.passing is not None:
+            line = f"{entry.spelled} {entry.version} -> {status.passing.version}{pinned}"
+        else:
+            line = f"{entry.spelled} {entry.version}{pinned}: no newer release passes"
+        if newest.refused:
+            line += f"; newest {newest.version}: {'; '.join(newest.refused)}"
+        say(f"{line} ({where})", file=out)
+    say(
+        f"{len(report.outdated)} of {len(report.entries)} entries have a newer release that "
+        "passes the policy",
+        file=out,
+    )
+
+
+def bump_text(report: BumpReport, out: TextIO) -> None:
+    for edit in report.edits:
+        say(f"{edit.location}: {edit.name} {edit.old} -> {edit.new}", file=out)
+    for name, why in report.skipped:
+        say(f"{name}: left as it is: {why}", file=out)
+    count = len(report.edits)
+    say(
+        f"bumped {count} entr{'y' if count == 1 else 'ies'}; the allowlist is valid"
+        + (" (lock, check and audit judge the new pins: open a pull request)" if count else ""),
+        file=out,
+    )
 
 
 def bundle_text(report: BundleReport, out: TextIO) -> None:

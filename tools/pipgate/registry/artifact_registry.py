@@ -196,7 +196,17 @@ class ArtifactRegistry(HttpRegistry):
                 hint="pipgate verifies by hash; the listing must carry each file's SHA256",
             )
         owner = item.get("owner")
-        return Held(filename, sha256, owner=owner if isinstance(owner, str) else "")
+        created = item.get("createTime")
+        return Held(
+            filename,
+            sha256,
+            owner=owner if isinstance(owner, str) else "",
+            upload_time=created if isinstance(created, str) else None,
+        )
+
+    def upload_times(self, projects: Iterable[NormalizedName]) -> dict[str, str]:
+        """From ``files.list``: the simple pages of Artifact Registry carry no times."""
+        return {n: h.upload_time for n, h in self.inventory().items() if h.upload_time}
 
     # -- deletion -------------------------------------------------------------------------------
 

@@ -269,7 +269,9 @@ class HttpRegistry(Registry):
                     hint="pipgate verifies by hash; configure the index to publish "
                     "sha256 fragments",
                 )
-            held[link.filename] = Held(link.filename, link.sha256.lower(), link.url)
+            held[link.filename] = Held(
+                link.filename, link.sha256.lower(), link.url, upload_time=link.upload_time
+            )
         return held
 
     def upload(self, path: Path, sha256: str) -> None:

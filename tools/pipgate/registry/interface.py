@@ -59,6 +59,8 @@ class Held:
     owner: str = ""
     """The registry's own name of the release the file belongs to, where its API has one
     (Artifact Registry: ``projects/P/locations/L/repositories/R/packages/N/versions/V``)."""
+    upload_time: str | None = None
+    """When the registry received it, where its page or API says (PEP 700, createTime)."""
 
 
 class Registry(abc.ABC):
@@ -86,6 +88,11 @@ class Registry(abc.ABC):
     @abc.abstractmethod
     def fetch(self, held: Held, target: Path) -> str:
         """Stream one file the registry holds to ``target``; its sha256."""
+
+    def upload_times(self, projects: Iterable[NormalizedName]) -> dict[str, str]:
+        """When the registry received each file of ``projects``, by file name, where it
+        publishes that; a backend whose API has the times overrides it."""
+        return {n: h.upload_time for n, h in self.list(projects).items() if h.upload_time}
 
     def inventory(self, also: Iterable[NormalizedName] = ()) -> dict[str, Held]:
         """Every file the registry holds, by file name: the projects its root page names
