@@ -178,6 +178,20 @@ def audit(session: nox.Session) -> None:
 
 
 @nox.session(python=TOOL_PYTHON, default=False)
+def outdated(session: nox.Session) -> None:
+    """Each entry's newest release that passes the policy, and why newer ones do not."""
+    _install(session)
+    session.run("pipgate", "outdated", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
+def bump(session: nox.Session) -> None:
+    """Write a newer version into an entry's YAML in place (NAME [VERSION], --all...)."""
+    _install(session)
+    session.run("pipgate", "bump", *session.posargs)
+
+
+@nox.session(python=TOOL_PYTHON, default=False)
 def download(session: nox.Session) -> None:
     """Fetch every target's locked files into the cache, checked against the lock."""
     _install(session)

@@ -18,6 +18,7 @@ PIPELINES = {
     "pr": REPO / "pipelines" / "pr-check.cloudbuild.yaml",
     "reaudit": REPO / "pipelines" / "reaudit.cloudbuild.yaml",
     "osv-sync": REPO / "pipelines" / "osv-sync.cloudbuild.yaml",
+    "outdated": REPO / "pipelines" / "outdated.cloudbuild.yaml",
 }
 STEP_KEYS = {
     "id", "name", "args", "entrypoint", "waitFor", "env", "secretEnv", "dir", "timeout",
@@ -165,7 +166,7 @@ def test_merge_pipeline_commits_only_after_a_verified_sync() -> None:
     assert [s["id"] for s in document["steps"] if "secretEnv" in s] == ["commit-back"]
 
 
-@pytest.mark.parametrize("name", ["pr", "reaudit"])
+@pytest.mark.parametrize("name", ["pr", "reaudit", "outdated"])
 def test_read_only_pipelines_hold_no_secret_and_publish_nothing(name: str) -> None:
     document = pipeline(name)
     assert "availableSecrets" not in document

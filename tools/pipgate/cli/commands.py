@@ -174,7 +174,11 @@ def cmd_pip_conf(options: Options, presenter: Presenter) -> int:
         file=sys.stderr,
     )
     if options.conf_output is None:
-        sys.stdout.write(text)
+        if options.format is Format.JSON:
+            # The same secret as the text form prints, as one JSON document.
+            emit_json(_pip_conf_json(options, text))
+        else:
+            sys.stdout.write(text)
         return ExitCode.OK
     # 0600 whatever was there before (O_CREAT's mode applies only to a new file), set
     # before a byte of the key is written; a symbolic link is not followed.
@@ -183,7 +187,22 @@ def cmd_pip_conf(options: Options, presenter: Presenter) -> int:
     os.fchmod(fd, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
+    if options.format is Format.JSON:
+        emit_json(_pip_conf_json(options, None))  # the key stays in the file
     return ExitCode.OK
+
+
+def _pip_conf_json(options: Options, text: str | None) -> dict[str, object]:
+    output = options.conf_output
+    return {
+        "command": "pip-conf",
+        "ok": True,
+        "key": display_path(options.json_key) if options.json_key else None,
+        "output": display_path(output) if output is not None else None,
+        "mode": "0600" if output is not None else None,
+        "pip_conf": text,
+        "holds_secret": True,
+    }
 
 
 def cmd_osv_serve(database: Path, port: int) -> int:
