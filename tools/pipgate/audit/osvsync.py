@@ -379,6 +379,8 @@ def _replace(fresh: Path, output: Path) -> None:
 
 def sync_json(result: SyncResult) -> dict[str, Any]:
     return {
+        "command": "osv-sync",
+        "ok": True,
         "output": str(result.output),
         "records": result.records,
         "read": result.read,
