@@ -293,6 +293,42 @@ def test_a_registry_listing_files_on_another_origin_is_refused(
     assert "verified" not in result.stdout
 
 
+def test_a_registry_listing_a_file_with_credentials_never_puts_them_in_pylock(
+    allowlist: AllowlistDir, index: HostileIndex, tmp_path: Path, wheels: Path
+) -> None:
+    # The registry's own page names each locked file at a URL of its own origin, but with
+    # a user and password in it, and garbage for an upload time: pylock.toml takes the
+    # URL as consumers reach it, so it is refused, and neither secret nor page is written.
+    registry = HostileIndex(wheels)
+    names = {"zq-app": "zq_app-1.0-py3-none-any.whl", "zq-lib": "zq_lib-1.0-py3-none-any.whl"}
+    try:
+        host = registry.origin.removeprefix("http://")
+        for project, filename in names.items():
+            real = wheels / filename
+            link = f"http://reader:s3cr3t-token@{host}/files/{filename}#sha256={sha256(real)}"
+            registry.routes[f"/simple/{project}/"] = raw(
+                f'<a href="{link}" data-upload-time="\x1b[2J">{filename}</a>'.encode(),
+                "text/html",
+            )
+        registry_root = registry.origin + "/"
+        allowlist.write("config.yaml", config(index.url).replace("file://.registry", registry_root))
+        allowlist.write("team.yaml", entries("zq-app==1.0"))
+        assert lock(allowlist).returncode == 0
+        cache = ("--cache", str(tmp_path / "cache"))
+        fetched = pipgate("download", "--allowlist", str(allowlist.path), *cache)
+        assert fetched.returncode == 0, fetched.stderr
+        result = pipgate("render", "--allowlist", str(allowlist.path), *cache)
+    finally:
+        registry.stop()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "holds credentials or is not http(s)" in result.stderr
+    assert "s3cr3t" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    generated = allowlist.path.parent / "generated" / "py311"
+    assert not (generated / "pylock.toml").exists()
+    assert not any("s3cr3t" in p.read_text(errors="replace") for p in every_file(generated))
+
+
 def test_an_upstream_that_redirects_to_another_origin_is_refused(
     allowlist: AllowlistDir, index: HostileIndex, wheels: Path
 ) -> None:

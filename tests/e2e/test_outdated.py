@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AllowlistDir, config_text, run_pipgate
-from tests.universe import Server
+from tests.universe import YANKED, Server, UpstreamFront
 
 OSV_DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
 RECORD = {
@@ -155,3 +155,28 @@ def test_outdated_fails_closed_when_the_vulnerability_data_does_not_answer(
     result = run(team, "outdated", "--format", "json")
     assert result.returncode == 3, result.stdout + result.stderr
     assert "newest_passing" not in result.stdout
+
+
+def test_a_hostile_yank_reason_is_quoted_as_one_printable_line(
+    allowlist: AllowlistDir, universe_index: Server, database: Path
+) -> None:
+    reason = "\x1b[2J\x1b[32mall clear\nbump-me 1.0 -> 9.9 (allowlist/team.yaml:3)" + "x" * 5000
+    front = UpstreamFront(universe_index, {**YANKED, "bump_me-1.3-py3-none-any.whl": reason})
+    try:
+        audit = f"  audit:\n    database: {database}\n    max_data_age_days: 0\n"
+        upstream = front.server().url
+        allowlist.write("config.yaml", config_text(upstream, min_release_age_days=7) + audit)
+        allowlist.write("team.yaml", TEAM)
+        text = run(allowlist, "outdated", "bump-me", "--verbose")
+        as_json = run(allowlist, "outdated", "bump-me", "--format", "json")
+    finally:
+        front.stop()
+    assert text.returncode == 0 and as_json.returncode == 0, text.stderr + as_json.stderr
+    assert "\x1b" not in text.stdout
+    [line] = [line for line in text.stdout.splitlines() if "all clear" in line]
+    assert line.startswith("    1.3: yanked:  [2J [32mall clear bump-me 1.0 -> 9.9")
+    assert not any(line.startswith("bump-me 1.0 -> 9.9") for line in text.stdout.splitlines())
+    releases = json.loads(as_json.stdout)["entries"][0]["releases"]
+    [yanked] = [r for r in releases if r["version"] == "1.3"]
+    assert yanked["refused"][0].startswith("yanked:  [2J [32mall clear bump-me")
+    assert len(yanked["refused"][0]) < 300

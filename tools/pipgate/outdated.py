@@ -36,6 +36,8 @@ from pipgate.targettags import supported_tags
 ROUND = 3
 """Candidates of each entry audited per round (a round is one pip-audit run per slot)."""
 AUDITS_AT_ONCE = 4
+SHOWN = 200
+"""The most of an index's free text (a yank reason) a report quotes."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +90,12 @@ class OutdatedReport:
         return tuple(e for e in self.entries if e.outdated)
 
 
+def _shown(text: str) -> str:
+    """An index's free text as one line of printable characters: no terminal escape, no
+    line break that could pass for a line of the report."""
+    return "".join(c if c.isprintable() else " " for c in text)[:SHOWN]
+
+
 def _versions(page: ProjectPage, name: NormalizedName) -> list[Version]:
     found = {
         release[1]
@@ -129,13 +137,13 @@ class Rules:
         asked; empty when nothing does."""
         reasons: list[str] = []
         if page.status == "quarantined":
-            why = f": {page.status_reason}" if page.status_reason else ""
+            why = f": {_shown(page.status_reason)}" if page.status_reason else ""
             reasons.append(f"the upstream marks {entry.name} as quarantined{why}")
         files = index.files_for_version(page.files, entry.name, version)
         live = [f for f in files if f.yanked is None]
         if files and not live:
             why = next((f.yanked for f in files if f.yanked), "") or "no reason given"
-            reasons.append(f"yanked: {why}")
+            reasons.append(f"yanked: {_shown(why)}")
             return tuple(reasons)
         age = self.age_reason(live)
         if age is not None:

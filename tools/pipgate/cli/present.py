@@ -160,6 +160,9 @@ class Text(Presenter):
         if isinstance(report, LockReport):
             lock_text(report, sys.stdout, verbose=self.verbose)
             return
+        if isinstance(report, OutdatedReport):
+            outdated_text(report, sys.stdout, verbose=self.verbose)
+            return
         _TEXT[type(report)](report, sys.stdout)  # type: ignore[operator]
 
     def sync_failed(self, report: SyncReport) -> None:

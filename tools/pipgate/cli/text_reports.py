@@ -199,7 +199,7 @@ def render_text(report: RenderReport, out: TextIO) -> None:
         )
 
 
-def outdated_text(report: OutdatedReport, out: TextIO) -> None:
+def outdated_text(report: OutdatedReport, out: TextIO, *, verbose: bool = False) -> None:
     say(f"vulnerability data: {report.source}", file=out)
     for status in report.entries:
         entry = status.entry
@@ -220,6 +220,10 @@ def outdated_text(report: OutdatedReport, out: TextIO) -> None:
         if newest.refused:
             line += f"; newest {newest.version}: {'; '.join(newest.refused)}"
         say(f"{line} ({where})", file=out)
+        if verbose:
+            for release in status.releases:
+                said = "; ".join(release.refused) or "passes"
+                say(f"    {release.version}: {said}", file=out)
     say(
         f"{len(report.outdated)} of {len(report.entries)} entries have a newer release that "
         "passes the policy",
