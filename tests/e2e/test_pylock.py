@@ -15,8 +15,9 @@ import pytest
 from packaging.pylock import Pylock
 
 from pipgate.lock import read_lock
+from pipgate.problems import display_path
 from pipgate.runner import uv_binary
-from tests.conftest import AllowlistDir, entries, isolate, run_pipgate
+from tests.conftest import AllowlistDir, config_text, entries, isolate, run_pipgate
 from tests.e2e.test_render import consumer_env, ok, venv
 from tests.universe import Server
 
@@ -246,3 +247,33 @@ def test_the_pinned_pip_audit_audits_the_pylock(published: AllowlistDir) -> None
     assert {d["version"] for d in found.values()} == set(pins(published, "py311").values())
     assert found["requests"]["vulns"], found["requests"]
     assert not found["diamond-top"]["vulns"]
+
+
+def test_render_before_publishing_writes_no_pylock_and_removes_a_stale_one(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    allowlist.write("config.yaml", config_text(upstream.url))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    at = ("--allowlist", str(allowlist.path), "--cache", str(tmp_path / "cache"))
+    pylock = allowlist.path.parent / "generated" / "py311" / "pylock.toml"
+    ok(run_pipgate("lock", *at[:2]))
+    early = ok(run_pipgate("render", *at, "--format", "json"))
+    assert {"target": "py311", "missing_files": 3} in json.loads(early.stdout)["unpublished"]
+    assert not pylock.exists()
+    assert (pylock.parent / "install-order.txt").is_file()  # the rest is rendered
+    ok(run_pipgate("upload", *at))
+    ok(run_pipgate("render", *at))
+    assert pylock.is_file()
+    # A new lock, not published yet: the pylock.toml of the old one goes, and says so.
+    allowlist.write("team.yaml", entries("chain-a==1.0", "diamond-top==1.0"))
+    ok(run_pipgate("lock", *at[:2]))
+    later = ok(run_pipgate("render", *at))
+    assert not pylock.exists()
+    assert "py311: pylock.toml not written: the registry does not hold 4 of its" in later.stdout
+    removed = [line for line in later.stdout.splitlines() if line.startswith("removed ")]
+    assert removed == [f"removed {display_path(p)}" for p in sorted(later_locks(pylock))]
+
+
+def later_locks(pylock: Path) -> list[Path]:
+    """The pylock.toml of each target (py311, py312) beside the one given."""
+    return [pylock.parent.parent / target / "pylock.toml" for target in ("py311", "py312")]

@@ -242,6 +242,10 @@ def outdated(
             note = "internal: from the private registry, not looked up upstream"
             statuses.append(EntryStatus(entry, targets, (), None, None, note))
             continue
+        if not pages[entry.name].files:
+            note = "not found upstream (or no files there)"
+            statuses.append(EntryStatus(entry, targets, (), None, None, note))
+            continue
         judged = [
             _judged(c, vulnerable.get((entry.name, c.version))) for c in candidates[id(entry)]
         ]

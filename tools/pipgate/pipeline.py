@@ -205,6 +205,10 @@ class RenderReport:
     written: tuple[render.Written, ...]
     uncached: tuple[tuple[str, int], ...] = ()
     """In a dry run: (target, files missing from the cache), whose files were not rendered."""
+    unpublished: tuple[tuple[str, int], ...] = ()
+    """(target, locked files the registry does not hold): no pylock.toml for it yet."""
+    removed: tuple[Path, ...] = ()
+    """pylock.toml files removed (or, in a dry run, that would be) as no longer true."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -472,8 +476,9 @@ def render_files(
     targets: Sequence[Target],
     progress: Progress | None = None,
 ) -> RenderReport:
-    """pip.conf, uv.toml and each target's install order and offline installers. A dry run
-    writes and fetches nothing: a target whose files are not all cached is reported."""
+    """pip.conf, uv.toml and each target's install order, offline installers and, once its
+    files are on the registry, pylock.toml. A dry run writes and fetches nothing: a target
+    whose files are not all cached is reported, as is one whose files are not published."""
     folder = render.output_folder(allowlist, options.output)
     consumers = render.consumer_folder(allowlist, options.output)
     registry = allowlist.config.registry
@@ -497,17 +502,32 @@ def render_files(
         for name, text in render.target_files(manifest).items():
             files[folder / target.name / name] = text
         ready.append((current, manifest, {f.sha256: f.size for f in found.files}))
+    unpublished = []
+    removed = []
     if ready:
         _say(progress, "render: listing the locked files the registry holds, for pylock.toml")
         listed = _registry_files(allowlist, adapters, [lock_ for lock_, _, _ in ready])
         for lock_, manifest, sizes in ready:
             path = folder / manifest.target.name / pylock.PYLOCK
+            missing = [d for p in lock_.packages for d in p.hashes if d not in listed]
+            if missing:
+                # Not on the registry yet (rendered before publishing): no pylock.toml can
+                # name them there; one already written is of another lock, or of files
+                # the registry no longer holds, and goes.
+                unpublished.append((manifest.target.name, len(missing)))
+                if path.is_file():
+                    removed.append(path)
+                    if not options.dry_run:
+                        path.unlink()
+                continue
             found_files = _pylock_files(
                 allowlist, lock_, manifest.target, listed=listed, sizes=sizes, path=path
             )
             files[path] = _render_pylock(allowlist, lock_, manifest, found_files)
     written = render.write(files, dry_run=options.dry_run)
-    return RenderReport(options.dry_run, tuple(written), tuple(uncached))
+    return RenderReport(
+        options.dry_run, tuple(written), tuple(uncached), tuple(unpublished), tuple(removed)
+    )
 
 
 def _registry_files(

@@ -139,6 +139,8 @@ def render_json(report: RenderReport) -> dict[str, object]:
         "dry_run": report.dry_run,
         "files": [{"path": display_path(w.path), "changed": w.changed} for w in report.written],
         "uncached": [{"target": t, "missing_files": n} for t, n in report.uncached],
+        "unpublished": [{"target": t, "missing_files": n} for t, n in report.unpublished],
+        "removed": [display_path(p) for p in report.removed],
     }
 
 

@@ -197,6 +197,14 @@ def render_text(report: RenderReport, out: TextIO) -> None:
             "not rendered: a dry run fetches nothing (run 'pipgate download' first)",
             file=out,
         )
+    for target, missing in report.unpublished:
+        say(
+            f"{target}: pylock.toml not written: the registry does not hold {missing} of its "
+            "locked files yet (publish them with 'pipgate upload', then render again)",
+            file=out,
+        )
+    for path in report.removed:
+        say(f"{'would remove' if report.dry_run else 'removed'} {display_path(path)}", file=out)
 
 
 def outdated_text(report: OutdatedReport, out: TextIO, *, verbose: bool = False) -> None:
