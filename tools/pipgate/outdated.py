@@ -304,5 +304,8 @@ def _audit_rounds(
         slots = []
         for entry in public:
             asked = pending[id(entry)][:ROUND]
-            clean = any(not vulnerable.get((entry.name, c.version)) for c in asked)
+            clean = any(
+                (entry.name, c.version) in vulnerable and not vulnerable[(entry.name, c.version)]
+                for c in asked
+            )
             pending[id(entry)] = [] if clean else pending[id(entry)][ROUND:]
