@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import subprocess
@@ -211,3 +212,23 @@ def entries(*specs: str, **options: str) -> str:
 
 CONFIG_TEXT = config_text(None, min_release_age_days=7)
 """A valid config.yaml for tests that need no index; its line numbers are relied on."""
+
+
+@contextlib.contextmanager
+def osv_serve(database: Path) -> Iterator[str]:
+    """``pipgate osv-serve`` on ``database`` in a child process: its first line (``serving N
+    OSV records ... at URL``) while it runs."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipgate", "osv-serve", "--database", str(database)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()

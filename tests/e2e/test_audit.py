@@ -6,12 +6,11 @@ import datetime
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import AllowlistDir, config_text, entries, run_pipgate
+from tests.conftest import AllowlistDir, config_text, entries, osv_serve, run_pipgate
 from tests.universe import InterceptingProxy, Server, free_port
 
 OSV_DATA = Path(__file__).resolve().parent.parent / "data" / "osv"
@@ -190,15 +189,7 @@ def test_database_option_overrides_the_policy(allowlist: AllowlistDir, upstream:
 def test_osv_serve_command() -> None:
     import urllib.request
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pipgate", "osv-serve", "--database", str(OSV_DATA)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
+    with osv_serve(OSV_DATA) as line:
         assert line.startswith("serving 9 OSV records"), line
         url = line.rsplit(" ", 1)[-1].strip()
         request = urllib.request.Request(
@@ -211,13 +202,6 @@ def test_osv_serve_command() -> None:
         with urllib.request.urlopen(request, timeout=10) as response:
             found = json.loads(response.read())
         assert [v["id"] for v in found["vulns"]] == ["PYSEC-2023-135"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
-        if process.stderr:
-            process.stderr.close()
 
 
 # -- known malicious releases (OSV MAL-) --------------------------------------------------------

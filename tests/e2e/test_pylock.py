@@ -17,7 +17,7 @@ from packaging.pylock import Pylock
 from pipgate.lock import read_lock
 from pipgate.problems import display_path
 from pipgate.runner import uv_binary
-from tests.conftest import AllowlistDir, config_text, entries, isolate, run_pipgate
+from tests.conftest import AllowlistDir, config_text, entries, isolate, osv_serve, run_pipgate
 from tests.e2e.test_render import consumer_env, ok, venv
 from tests.universe import Server
 
@@ -208,15 +208,8 @@ def test_the_pinned_pip_installs_the_pylock(published: AllowlistDir, tmp_path: P
 
 @pytest.mark.slow
 def test_the_pinned_pip_audit_audits_the_pylock(published: AllowlistDir) -> None:
-    server = subprocess.Popen(
-        [sys.executable, "-m", "pipgate", "osv-serve", "--database", str(OSV_DATA)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        url = server.stdout.readline().rsplit(" ", 1)[-1].strip()
+    with osv_serve(OSV_DATA) as line:
+        url = line.rsplit(" ", 1)[-1].strip()
         audit = subprocess.run(
             [
                 str(Path(sys.executable).parent / "pip-audit"),
@@ -236,11 +229,6 @@ def test_the_pinned_pip_audit_audits_the_pylock(published: AllowlistDir) -> None
             env=consumer_env(),
             check=False,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        if server.stdout:
-            server.stdout.close()
     assert audit.returncode == 1, audit.stdout + audit.stderr  # requests 2.30.0 is known bad
     found = {d["name"]: d for d in json.loads(audit.stdout)["dependencies"]}
     assert set(found) == set(pins(published, "py311"))
