@@ -265,3 +265,24 @@ def test_render_before_publishing_writes_no_pylock_and_removes_a_stale_one(
 def later_locks(pylock: Path) -> list[Path]:
     """The pylock.toml of each target (py311, py312) beside the one given."""
     return [pylock.parent.parent / target / "pylock.toml" for target in ("py311", "py312")]
+
+
+def test_a_shared_embedded_registry_is_named_by_absolute_paths_and_its_index(
+    allowlist: AllowlistDir, upstream: Server, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared-registry"
+    allowlist.write("config.yaml", config_text(upstream.url, registry=shared.as_uri()))
+    allowlist.write("team.yaml", entries("chain-a==1.0"))
+    at = ("--allowlist", str(allowlist.path), "--cache", str(tmp_path / "cache"))
+    ok(run_pipgate("lock", *at[:2]))
+    ok(run_pipgate("upload", *at))
+    ok(run_pipgate("render", *at))
+    data = document(allowlist, "py311")
+    Pylock.from_dict(data)
+    packages = data["packages"]
+    assert isinstance(packages, list) and len(packages) == 3
+    for package in packages:
+        assert package["index"] == (shared / "simple").as_uri() + "/"
+        [wheel] = package["wheels"]
+        assert Path(wheel["path"]).is_absolute()
+        assert Path(wheel["path"]) == shared / "files" / wheel["name"]

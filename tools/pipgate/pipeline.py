@@ -610,9 +610,13 @@ def _render_pylock(
     files: Mapping[str, pylock.RegistryFile],
 ) -> str:
     spec = allowlist.config.registry
-    # The embedded registry's simple index is a path on this machine: its files are named by
-    # their path instead, and no index is recorded.
-    index_url = None if spec.kind is RegistryKind.FILE else render.consumer_index_url(spec)
+    # An embedded registry at a relative path is each clone's own folder: its files are
+    # named by their path from the lock, and no index is recorded (it would name one
+    # machine's folder). At an absolute path (a shared folder) its index is recorded.
+    relative = spec.kind is RegistryKind.FILE and not spec.url.removeprefix("file://").startswith(
+        "/"
+    )
+    index_url = None if relative else render.consumer_index_url(spec)
     inputs = render.digest_of(
         [
             "pylock.toml",
