@@ -90,9 +90,11 @@ class Registry(abc.ABC):
         """Stream one file the registry holds to ``target``; its sha256."""
 
     def upload_times(self, projects: Iterable[NormalizedName]) -> dict[str, str]:
-        """When the registry received each file of ``projects``, by file name, where it
-        publishes that; a backend whose API has the times overrides it."""
-        return {n: h.upload_time for n, h in self.list(projects).items() if h.upload_time}
+        """When the registry received each file of ``projects``, by file name, where its
+        pages do not say (``Held.upload_time`` from ``list`` does where they do): a backend
+        whose API has the times overrides it; the others have nothing more."""
+        del projects
+        return {}
 
     def inventory(self, also: Iterable[NormalizedName] = ()) -> dict[str, Held]:
         """Every file the registry holds, by file name: the projects its root page names
