@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipgate import pipeline
+from pipgate.allowlist import InvalidAllowlistError
 from pipgate.errors import ExitCode
 from pipgate.history import HistoryError
 from pipgate.lock import LockPolicyError, read_lock
@@ -326,3 +327,30 @@ def test_prune_with_retention_needs_a_history(world: World) -> None:
     assert raised.value.exit_code is ExitCode.BAD_INPUT
     assert "--keep-commits 0" in (raised.value.hint or "")
     assert world.registry.removed == []
+
+
+def test_a_bump_the_validation_refuses_puts_every_file_back(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    team = world.allowlist_dir / "team.yaml"
+    before = team.read_bytes()
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InvalidAllowlistError([])
+
+    monkeypatch.setattr(pipeline, "load", refuse)
+    with pytest.raises(InvalidAllowlistError):
+        pipeline.bump_entries(
+            options(world, names=("zq-top",), version="2.0"),
+            world.allowlist(),
+            world.adapters(),
+            (),
+        )
+    assert team.read_bytes() == before
+    monkeypatch.undo()
+    report = pipeline.bump_entries(
+        options(world, names=("zq-top",), version="2.0"), world.allowlist(), world.adapters(), ()
+    )
+    assert [(e.old, e.new) for e in report.edits] == [("1.0", "2.0")]
+    assert team.read_bytes() != before
+    assert world.allowlist().packages[0].version == "2.0"

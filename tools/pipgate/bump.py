@@ -116,8 +116,8 @@ class BumpReport:
 
 
 def apply(plan: dict[Path, dict[NormalizedName, tuple[str, str]]]) -> list[Edit]:
-    """Every file's edits written (each file atomically); the edits made. The caller
-    validates and, when that fails, calls ``restore`` with what this returns."""
+    """Every file's edits written (each file atomically); the edits made. The caller keeps
+    ``originals`` first and, when this or the validation after it fails, ``restore``s them."""
     made: list[Edit] = []
     for path, edits in sorted(plan.items()):
         data = path.read_bytes()

@@ -691,11 +691,11 @@ def bump_entries(
         if new is not None and new != entry.version:
             plan.setdefault(entry.location.path, {})[entry.name] = (entry.version, new)
     saved = bump.originals(plan)
-    edits = bump.apply(plan)
     try:
+        edits = bump.apply(plan)
         load(options.allowlist, expired_is_error=False)
-    except InvalidAllowlistError:
-        bump.restore(saved)
+    except (bump.BumpError, InvalidAllowlistError):
+        bump.restore(saved)  # every file as it was, the ones written before the failure too
         raise
     return bump.BumpReport(tuple(edits), tuple(skipped))
 
