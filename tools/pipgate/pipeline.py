@@ -586,7 +586,7 @@ def _pylock_files(
                 place = pylock.relative_path(
                     spec.path / "files" / held.filename,
                     path.parent,
-                    absolute=spec.url.removeprefix("file://").startswith("/"),
+                    absolute=not spec.in_each_clone,
                 )
                 item = pylock.RegistryFile(held.filename, digest, sizes[digest], path=place)
             else:
@@ -613,10 +613,7 @@ def _render_pylock(
     # An embedded registry at a relative path is each clone's own folder: its files are
     # named by their path from the lock, and no index is recorded (it would name one
     # machine's folder). At an absolute path (a shared folder) its index is recorded.
-    relative = spec.kind is RegistryKind.FILE and not spec.url.removeprefix("file://").startswith(
-        "/"
-    )
-    index_url = None if relative else render.consumer_index_url(spec)
+    index_url = None if spec.in_each_clone else render.consumer_index_url(spec)
     inputs = render.digest_of(
         [
             "pylock.toml",

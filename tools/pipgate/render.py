@@ -331,9 +331,7 @@ def consumer_folder(allowlist: Allowlist, output: Path | None) -> Path:
     so its consumer files go beside it (uncommitted, like it); an absolute path (a shared
     folder) or a remote registry is the same for everyone, so its go in generated/."""
     registry = allowlist.config.registry
-    if registry.kind is RegistryKind.FILE and not registry.url.removeprefix("file://").startswith(
-        "/"
-    ):
+    if registry.in_each_clone:
         assert registry.path is not None
         return registry.path
     return output_folder(allowlist, output)

@@ -42,6 +42,14 @@ class RegistrySpec:
         return self.url
 
     @property
+    def in_each_clone(self) -> bool:
+        """An embedded registry given as a relative file:// path: a folder of each clone's
+        own, so what names it (pip.conf, pylock.toml paths) must not name one machine's."""
+        return self.kind is RegistryKind.FILE and not self.url.removeprefix("file://").startswith(
+            "/"
+        )
+
+    @property
     def simple_url(self) -> str:
         if self.kind is RegistryKind.FILE:
             assert self.path is not None
