@@ -29,9 +29,11 @@ import itertools
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import IO
+
+from packaging.specifiers import SpecifierSet
 
 from pipgate.errors import ExternalError
 from pipgate.http import (
@@ -283,33 +285,47 @@ def _get(url: str, source: Source) -> tuple[str, str]:
     return response.text, response.headers.get("Content-Type", "")
 
 
+Keep = Callable[[str], bool]
+"""A first look at a listed file's name: False drops it unread (a file of no interest)."""
+
+
 def project_files(
-    source: Source, project: NormalizedName, versions: frozenset[str] | None = None
+    source: Source,
+    project: NormalizedName,
+    *,
+    versions: frozenset[str] | None = None,
+    keep: Keep | None = None,
 ) -> tuple[IndexFile, ...]:
     """Every file ``source`` lists for ``project`` (normalised name); () when unknown there.
-    With ``versions`` (exact version strings), only the files of those releases."""
-    return project_page(source, project, versions).files
+    With ``versions`` (exact version strings), only the files of those releases; with
+    ``keep``, only the files whose names it keeps."""
+    return project_page(source, project, versions=versions, keep=keep).files
 
 
 def project_page(
-    source: Source, project: NormalizedName, versions: frozenset[str] | None = None
+    source: Source,
+    project: NormalizedName,
+    versions: frozenset[str] | None = None,
+    keep: Keep | None = None,
 ) -> ProjectPage:
     """``project``'s page at ``source``: no files when the project is unknown there. With
     ``versions``, only the files of those releases are read into files (the rest of the
     page is still checked as a page): a pin needs its own release, not a project's history
-    of thousands of files."""
+    of thousands of files. ``keep`` drops, unread, the files it says no to (a wheel for
+    another platform): it can only narrow what the checks below then pass."""
     if source.find_links:
-        return ProjectPage(tuple(_find_links_files(source, project)))
+        found = _find_links_files(source, project)
+        return ProjectPage(tuple(f for f in found if keep is None or keep(f.filename)))
     page = source.url.rstrip("/") + f"/{project}/"
     try:
         text, content_type = _get(page, source)
     except _NotFound:
         return ProjectPage(())
     if "json" in content_type:
-        return _json_page(text, page, source, project, versions)
+        return _json_page(text, page, source, project, versions=versions, keep=keep)
     parser = _Anchors()
     parser.feed(text)
-    files = _candidates(_links(parser, page), page, source, project, versions)
+    files = _candidates(_links(parser, page), page, source, project, versions=versions, keep=keep)
     return ProjectPage(
         files,
         status=_text(parser.meta.get("pypi:project-status")),
@@ -325,12 +341,14 @@ def _malformed(page: str, what: str) -> IndexReadError:
     )
 
 
-def _json_page(
+def _json_page(  # noqa: PLR0913 - the page, where it is from, and what to read of it
     text: str,
     page: str,
     source: Source,
     project: NormalizedName,
+    *,
     versions: frozenset[str] | None = None,
+    keep: Keep | None = None,
 ) -> ProjectPage:
     try:
         document = json.loads(text)
@@ -340,17 +358,20 @@ def _json_page(
         raise _malformed(page, "not a mapping with a list of files")
     links = []
     for position, item in enumerate(document.get("files", [])):
-        if versions is not None and isinstance(item, dict):
+        if (versions is not None or keep is not None) and isinstance(item, dict):
             filename = item.get("filename")
-            if isinstance(filename, str) and not _maybe_of(filename, versions):
-                continue  # a file of another release: never a candidate, not read further
+            if isinstance(filename, str) and (
+                (versions is not None and not _maybe_of(filename, versions))
+                or (keep is not None and not keep(filename))
+            ):
+                continue  # a file of no interest: never a candidate, not read further
         links.append(_json_link(item, page, position))
     status = document.get("project-status")
     if status is not None and not isinstance(status, dict):
         raise _malformed(page, "project-status is not a mapping")
     status = status or {}
     return ProjectPage(
-        _candidates(links, page, source, project, versions),
+        _candidates(links, page, source, project, versions=versions, keep=keep),
         status=_text(status.get("status")) if status.get("status") else None,
         status_reason=_text(status.get("reason")) if status.get("reason") else None,
     )
@@ -428,20 +449,24 @@ def _json_metadata(item: dict[str, object], page: str, where: str) -> tuple[bool
     return True, digest.lower()
 
 
-def _candidates(
+def _candidates(  # noqa: PLR0913 - the links, where they are from, and what to read
     links: Iterable[Link],
     page: str,
     source: Source,
     project: NormalizedName,
+    *,
     versions: frozenset[str] | None = None,
+    keep: Keep | None = None,
 ) -> tuple[IndexFile, ...]:
     """The links that may be files of ``project``: plain names of that project, on an
     allowed origin, with a well-formed sha256 where one is given; with ``versions``, of
-    those releases only."""
+    those releases only; with ``keep``, of the names it keeps only."""
     out = []
     for link in links:
         if versions is not None and not _maybe_of(link.filename, versions):
             continue  # another release: not parsed at all
+        if keep is not None and not keep(link.filename):
+            continue
         if not safe_filename(link.filename):
             continue  # a path, an odd name, or not a distribution: never a candidate
         release = file_release(link.filename)
@@ -489,16 +514,39 @@ _CANONICAL = re.compile(rf"{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\
 """A public version that PEP 440 normalisation leaves as it is (``str(Version(v)) == v``)."""
 
 
+def _spelled_version(filename: str) -> str | None:
+    """The version a wheel or sdist name spells, as spelled; None when it cannot tell."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return parts[1] if len(parts) >= 5 else None
+    stem = _SDIST_SUFFIX.sub("", filename)
+    return stem.rpartition("-")[2] if "-" in stem else None
+
+
+def release_matching(version: Version) -> Keep:
+    """A first look that keeps the files of every release ``==version`` matches (``1.0``,
+    ``1.0.0``, ``1.0+local``): all a resolver asked for the pin could choose."""
+    specifier = SpecifierSet(f"=={version}")
+    lead = _lead(str(version))
+
+    def keep(filename: str) -> bool:
+        raw = _spelled_version(filename)
+        if raw is None:
+            return True
+        plain = "!" not in raw and "!" not in str(version) and raw[:1].isdigit()
+        if plain and _lead(raw) != lead:
+            return False
+        parsed = parse_version(raw)
+        return parsed is None or specifier.contains(parsed, prereleases=True)
+
+    return keep
+
+
 def _maybe_of(filename: str, versions: frozenset[str]) -> bool:
     """A cheap first look: could ``filename`` be a file of one of ``versions``? True for
     anything it cannot tell (the full parse then decides); False only when the version
     its name spells, normalised, is none of them."""
-    if filename.endswith(".whl"):
-        parts = filename.split("-")
-        raw = parts[1] if len(parts) >= 5 else None
-    else:
-        stem = _SDIST_SUFFIX.sub("", filename)
-        raw = stem.rpartition("-")[2] if "-" in stem else None
+    raw = _spelled_version(filename)
     if raw is None or raw in versions:
         return True
     if _CANONICAL.fullmatch(raw):

@@ -27,6 +27,7 @@ from pipgate.errors import InputError
 from pipgate.fsutil import write_atomic
 from pipgate.http import PAGE_WORKERS
 from pipgate.index import IndexFile, Source
+from pipgate.lock.front import IndexFront, target_files
 from pipgate.lock.interface import (
     Builds,
     Locker,
@@ -49,7 +50,7 @@ from pipgate.lock.lockfile import (
     render_lock,
 )
 from pipgate.lock.select import installable_files
-from pipgate.names import NormalizedName, Version, exact, file_release
+from pipgate.names import NormalizedName, exact, file_release
 from pipgate.problems import Location, Problem
 from pipgate.runner import redact
 from pipgate.targettags import supported_tags
@@ -71,16 +72,19 @@ def _fetch_pages(
     sources: Sequence[Source],
     names: Iterable[NormalizedName],
     versions: Mapping[NormalizedName, frozenset[str]] | None = None,
+    keeps: Mapping[NormalizedName, index.Keep] | None = None,
 ) -> dict[str, list[IndexFile]]:
     """Each project's files over every source, a few pages at a time; with ``versions``,
-    only the files of those releases of each project (``None`` for a project: all)."""
+    only the files of those releases of each project (``None`` for a project: all); with
+    ``keeps``, only the files each project's first look keeps."""
     wanted = sorted(set(names))
 
     def fetch(name: NormalizedName) -> list[IndexFile]:
         only = versions.get(name) if versions is not None else None
+        keep = keeps.get(name) if keeps is not None else None
         files: list[IndexFile] = []
         for source in sources:
-            files.extend(index.project_files(source, name, only))
+            files.extend(index.project_files(source, name, versions=only, keep=keep))
         return files
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=PAGE_WORKERS) as pool:
@@ -137,8 +141,10 @@ def _entry_pages(
     entry from the private registry; an entry that cannot be found is a problem."""
     internal = {e.name for e in entries if e.internal}
     public = [e for e in entries if e.name not in internal]
-    pinned = {e.name: frozenset({exact(Version(e.version))}) for e in public}
-    pages = _fetch_pages(sources, [e.name for e in public], pinned)
+    # Every release the pin matches (1.0.0 and 1.0+local for ==1.0): the resolver is served
+    # these, and a sibling it then chooses is refused by name (_check_exact).
+    pinned = {e.name: index.release_matching(e.pinned) for e in public}
+    pages = _fetch_pages(sources, [e.name for e in public], keeps=pinned)
     _check_entries_exist(public, pages, where, sources)
     if internal:
         # Internal packages come from the private registry, never from upstream: their
@@ -146,22 +152,6 @@ def _entry_pages(
         pages.update(locker.internal_files(internal))
         _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
     return pages
-
-
-def _fresh(
-    entries: Sequence[PackageEntry], pages: Mapping[str, Sequence[IndexFile]], days: int
-) -> tuple[NormalizedName, ...]:
-    """The entries whose pinned release is younger than ``days``."""
-    if days <= 0:
-        return ()
-    cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
-    fresh = []
-    for entry in entries:
-        files = index.files_for_version(pages.get(entry.name, ()), entry.name, entry.version)
-        uploaded = index.release_time(files)
-        if uploaded is not None and uploaded > cutoff:
-            fresh.append(entry.name)
-    return tuple(fresh)
 
 
 def _count(number: int, one: str, many: str) -> str:
@@ -209,7 +199,8 @@ def lock_target(
     policy = allowlist.config.policy
     supported = supported_tags(target.python, target.platforms, target.implementation)
     by_name = {e.name: e for e in entries}
-    step = _Step(locker, sources, where, target, policy, supported)
+    internal = frozenset(e.name for e in entries if e.internal)
+    step = _Step(locker, sources, where, target, policy, supported, frozenset(by_name), internal)
     made: tuple[list[LockedPackage], list[Problem]] | None = None
     if existing is not None and not upgrade:
         increment = _increment(existing, remembered_inputs(existing.digest), document, entries)
@@ -259,6 +250,9 @@ class _Step:
     target: Target
     policy: Policy
     supported: frozenset[Tag]
+    entries: frozenset[NormalizedName]
+    """The target's entries, all of them (a re-lock resolves the added ones only)."""
+    internal: frozenset[NormalizedName]
 
 
 def _lock_whole(
@@ -287,17 +281,37 @@ def _resolve(
     pages = _entry_pages(step.locker, step.sources, entries, step.where)
     builds = _builds(entries, pages, step.target, step.policy.sdists, step.supported)
     days = step.policy.min_release_age_days
-    request = Request(
-        step.target,
-        tuple(entries),
-        builds,
-        upgrade=upgrade,
-        previous=previous,
-        cooldown_days=days,
-        fresh_entries=_fresh(entries, pages, days),
-        constraints=constraints,
+    cutoff = None
+    if days > 0:
+        cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
+    front = IndexFront(
+        step.sources,
+        keep=target_files(step.supported),
+        known={e.name: pages[e.name] for e in entries if e.name not in step.internal},
+        exempt=step.entries,
+        internal=step.internal,
+        cutoff=cutoff,
     )
-    return step.locker.resolve(request), pages
+    with front:
+        request = Request(
+            step.target,
+            tuple(entries),
+            builds,
+            upgrade=upgrade,
+            previous=previous,
+            index=front.url,
+            held_index=front.held_url,
+            constraints=constraints,
+        )
+        try:
+            pins = step.locker.resolve(request)
+        except LockError:
+            front.check()  # what pipgate refused explains the failure better
+            raise
+        front.check()
+    for name, files in front.pages.items():
+        pages.setdefault(name, files)
+    return pins, pages
 
 
 def _hashed(

@@ -82,12 +82,14 @@ class Request:
     upgrade: bool = False
     previous: Path | None = None
     """The current lock, whose pins the resolver keeps where it can."""
-    cooldown_days: int = 0
-    """policy.min_release_age_days: the resolver picks no transitive release younger. An
-    entry's own pinned release is always visible to it: refusing a young entry is the
-    check's, by name and line (or not, for ``cooldown_exempt``)."""
-    fresh_entries: tuple[NormalizedName, ...] = ()
-    """The entries whose pinned release is younger than the cooldown."""
+    index: str | None = None
+    """The resolver's one index for everything public (``pipgate.lock.front``): the pages
+    pipgate read and checked, served on 127.0.0.1. None: the engine's own sources."""
+    held_index: str | None = None
+    """The same pages held to the cooldown (policy.min_release_age_days): no transitive
+    release younger than it. An entry's own pinned release is always there: refusing a
+    young entry is the check's, by name and line (or not, for ``cooldown_exempt``). None
+    when there is no cooldown."""
     constraints: tuple[str, ...] = ()
     """``name==version`` pins the resolution must keep (a re-lock that adds entries to a
     lock holds its other pins so); they add no requirement of their own."""

@@ -33,7 +33,6 @@ from pipgate.problems import Problem
 from pipgate.registry import Registry
 from pipgate.runner import Result, redact, run, tool_environment
 from pipgate.toolenv import pip_compile_command, tool_sources
-from pipgate.urls import with_credentials
 
 _OUT_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)\s*(?P<rest>.*)$")
 _REQ_LINE = re.compile(r"-r \S*requirements\.in \(line (?P<line>[0-9]+)\)")
@@ -77,35 +76,21 @@ class PipToolsLocker(Locker):
                 found[release[0]].append(IndexFile(held.filename, held.url, held.sha256))
         return found
 
-    def _env(
-        self, entries: Sequence[PackageEntry], cooldown_days: int = 0, fresh: bool = False
-    ) -> dict[str, str]:
-        # With an upstream, pip's own configuration (extra indexes, find-links) must not
-        # add sources; without one, pip's configuration is the source.
-        env = tool_environment(isolate_pip=self.upstream is not None)
-        if self.upstream and self.credentials is not None:
-            env["PIP_INDEX_URL"] = with_credentials(self.upstream, self.credentials.get())
+    def _env(self, entries: Sequence[PackageEntry], index: str | None) -> dict[str, str]:
+        """pip-compile's environment: the resolver's index (``pipgate.lock.front``) its only
+        index, and pip's own configuration out of the way; the private registry after it
+        where internal packages resolve (its URL may carry a credential, so it goes in the
+        child's environment, never on its command line)."""
+        if index is None:
+            raise LockToolError(
+                "the pip-tools engine resolves from pipgate's own index front only",
+                hint="lock with 'pipgate lock'",
+            )
+        env = tool_environment(isolate_pip=True)
+        env["PIP_INDEX_URL"] = index
         if any(e.internal for e in entries):
-            # Internal packages resolve from the private registry. Its URL may carry a
-            # credential, so it goes in the child's environment, never on its command line.
-            extra = [] if self.upstream else self._configured_extras()
-            env["PIP_EXTRA_INDEX_URL"] = " ".join([*extra, self.registry().pip_index_url()])
-        if cooldown_days > 0 and not fresh:
-            # The cooldown inside the resolver: pip (26 and later) considers only files
-            # uploaded before the cutoff, where the index publishes upload times. pip has no
-            # exception per package: when an entry's own release is younger (refused by the
-            # check by name, or exempt), the check alone enforces it.
-            env["PIP_UPLOADED_PRIOR_TO"] = f"P{cooldown_days}D"
+            env["PIP_EXTRA_INDEX_URL"] = self.registry().pip_index_url()
         return env
-
-    def _configured_extras(self) -> list[str]:
-        sources = pip_sources(sys.executable)
-        return [s.url for s in sources[1:] if not s.find_links]
-
-    def _index_args(self) -> list[str]:
-        if self.upstream and self.credentials is None:
-            return ["--index-url", self.upstream]
-        return []
 
     def cannot_lock(self, target: Target) -> str | None:
         """pip-compile resolves environment markers for this machine: a target for
@@ -159,22 +144,20 @@ class PipToolsLocker(Locker):
                 "--no-emit-trusted-host",
                 "--no-emit-options",
                 "--no-header",
-                *self._index_args(),
                 *(["--upgrade"] if upgrade else []),
                 "--output-file",
                 str(outfile),
                 str(infile),
             ]
-            env = self._env(entries, request.cooldown_days, bool(request.fresh_entries))
-            result = run(args, env=env, cwd=folder)
-            if result.returncode != 0 and "PIP_UPLOADED_PRIOR_TO" in env:
+            held = request.held_index
+            result = run(args, env=self._env(entries, held or request.index), cwd=folder)
+            if result.returncode != 0 and held is not None:
                 # Held to the cooldown, the resolver found no way (a dependency whose every
-                # release is young, an index without upload times): resolved without it,
-                # the check then refuses the young release by name, at its entry.
-                del env["PIP_UPLOADED_PRIOR_TO"]
+                # release is young): resolved without it, the check then refuses the young
+                # release by name, at the entry that brings it in.
                 if previous is not None and previous.is_file() and not upgrade:
                     outfile.write_bytes(previous.read_bytes())
-                result = run(args, env=env, cwd=folder)
+                result = run(args, env=self._env(entries, request.index), cwd=folder)
             if result.returncode != 0:
                 raise self._diagnose(command[0], infile, request, result)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -198,11 +181,10 @@ class PipToolsLocker(Locker):
                 "--dry-run",
                 "--ignore-installed",
                 "--disable-pip-version-check",
-                *self._index_args(),
                 "-r",
                 str(infile),
             ],
-            env=self._env(entries, request.cooldown_days, bool(request.fresh_entries)),
+            env=self._env(entries, request.index),
             cwd=infile.parent,
         )
         text = probe.output

@@ -11,7 +11,6 @@ the cutoff, ``--exclude-newer-package`` for exempt entries.
 
 from __future__ import annotations
 
-import datetime
 import re
 import tempfile
 from pathlib import Path
@@ -38,7 +37,6 @@ from pipgate.names import normalize
 from pipgate.problems import Problem
 from pipgate.runner import Result, redact, run, tool_environment, uv_binary
 from pipgate.toolenv import cache_dir
-from pipgate.urls import with_credentials
 
 _MANYLINUX = re.compile(r"^manylinux_2_(?P<minor>[0-9]+)_(?P<arch>x86_64|aarch64)$")
 _UV_GLIBC = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
@@ -87,38 +85,27 @@ class UvLocker(PipToolsLocker):
                 return f"target {target.name}'s platform {platform} is not one uv resolves for"
         return None
 
-    def _uv_env(self, request: Request) -> tuple[dict[str, str], list[str]]:
-        """The environment (index URLs, which may hold credentials) and the index options."""
+    def _uv_env(self, request: Request, index: str | None) -> dict[str, str]:
+        """uv's environment: the resolver's index (``pipgate.lock.front``) for everything
+        public, and the private registry after it where internal packages resolve (its URL
+        may hold a credential: in the environment only)."""
+        if index is None:
+            raise LockToolError(
+                "the uv engine resolves from pipgate's own index front only",
+                hint="lock with 'pipgate lock'",
+            )
         env = tool_environment(isolate_pip=True)
         for key in [k for k in env if k.startswith("UV_")]:
             del env[key]
         env["UV_CACHE_DIR"] = str(cache_dir() / "uv")
-        args: list[str] = []
-        if self.upstream:
-            creds = self.credentials.get() if self.credentials is not None else None
-            upstream = with_credentials(self.upstream, creds)
-        else:
-            sources = self.sources(request.target)  # pip's own configuration
-            indexes = [s.url for s in sources if not s.find_links]
-            links = [s.url for s in sources if s.find_links]
-            upstream = indexes[0] if indexes else ""
-            for extra in indexes[1:]:
-                args += ["--index", extra]
-            for link in links:
-                args += ["--find-links", link]
-            # pip's own configuration: as pip does, the best match over all its indexes.
-            args += ["--index-strategy", "unsafe-best-match"]
-            if not indexes:
-                args.append("--no-index")
         if any(e.internal for e in request.entries):
-            # The upstream first, the private registry after it: a public name is taken from
-            # the upstream alone, an internal one (absent there) from the registry.
-            if upstream:
-                env["UV_INDEX"] = upstream
+            # The front first, the private registry after it: a public name is taken from
+            # the front alone, an internal one (which the front never has) from the registry.
+            env["UV_INDEX"] = index
             env["UV_DEFAULT_INDEX"] = self.registry().pip_index_url()
-        elif upstream:
-            env["UV_DEFAULT_INDEX"] = upstream
-        return env, args
+        else:
+            env["UV_DEFAULT_INDEX"] = index
+        return env
 
     def resolve(self, request: Request) -> list[Pin]:
         target = request.target
@@ -143,8 +130,6 @@ class UvLocker(PipToolsLocker):
         found = uv_platform(platform)
         assert found is not None  # cannot_lock said so first
         uv_target, platform_env = found
-        env, index_args = self._uv_env(request)
-        env.update(platform_env)
         with tempfile.TemporaryDirectory(prefix="pipgate-lock-") as scratch:
             folder = Path(scratch)
             infile = folder / "requirements.in"
@@ -152,9 +137,8 @@ class UvLocker(PipToolsLocker):
             infile.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
             _write_constraints(folder, request)
             outfile = folder / "requirements.txt"
-            cooldown = self._cooldown_args(request)
 
-            def attempt(held: list[str]) -> Result:
+            def attempt(index: str | None) -> Result:
                 keep = request.previous is not None and request.previous.is_file()
                 if keep and not request.upgrade:
                     assert request.previous is not None
@@ -173,22 +157,22 @@ class UvLocker(PipToolsLocker):
                     "line",
                     "--no-header",
                     "--no-strip-markers",
-                    *index_args,
                     *self._build_args(builds),
-                    *held,
                     *(["--upgrade"] if request.upgrade else []),
                     "--output-file",
                     str(outfile),
                     str(infile),
                 ]
+                env = self._uv_env(request, index)
+                env.update(platform_env)
                 return run(args, env=env, cwd=folder)
 
-            result = attempt(cooldown)
-            if result.returncode != 0 and cooldown:
+            result = attempt(request.held_index or request.index)
+            if result.returncode != 0 and request.held_index is not None:
                 # Held to the cooldown, uv found no way (a dependency whose every release is
-                # young, an index without upload times): resolved without it, the check
-                # then refuses the young release by name, at its entry.
-                result = attempt([])
+                # young): resolved without it, the check then refuses the young release by
+                # name, at the entry that brings it in.
+                result = attempt(request.index)
             if result.returncode != 0:
                 raise _diagnose(result, request, platform)
             return _parse_output(outfile.read_text(encoding="utf-8"))
@@ -200,18 +184,6 @@ class UvLocker(PipToolsLocker):
         args = ["--only-binary", ":all:"]
         for name in builds.allowed:
             args += ["--no-binary", str(name)]
-        return args
-
-    def _cooldown_args(self, request: Request) -> list[str]:
-        if request.cooldown_days <= 0:
-            return []
-        now = datetime.datetime.now(datetime.UTC)
-        cutoff = now - datetime.timedelta(days=request.cooldown_days)
-        args = ["--exclude-newer", cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")]
-        # An entry's own release stays visible: a young entry is the check's to refuse by
-        # name (or to let through, when exempt); only transitive choices are held back.
-        for entry in request.entries:
-            args += ["--exclude-newer-package", f"{entry.name}={now:%Y-%m-%dT%H:%M:%SZ}"]
         return args
 
 
