@@ -345,6 +345,27 @@ def test_an_upstream_that_redirects_to_another_origin_is_refused(
     assert "/simple/zq-app/" not in other.seen
 
 
+@pytest.mark.parametrize("engine", ["pip-tools", "uv"])
+def test_a_dependency_page_that_redirects_away_is_refused_and_never_followed(
+    allowlist: AllowlistDir, index: HostileIndex, wheels: Path, engine: str
+) -> None:
+    # zq-lib is asked for by the resolver only (zq-app needs it): the resolver reads it
+    # through pipgate's front, which refuses the redirect; neither pip nor uv follows it.
+    other = HostileIndex(wheels)
+    try:
+        index.routes["/simple/zq-lib/"] = redirect(f"{other.url}zq-lib/")
+        allowlist.write("config.yaml", config(index.url, "lock:", f"  engine: {engine}"))
+        allowlist.write("team.yaml", entries("zq-app==1.0"))
+        result = lock(allowlist)
+    finally:
+        other.stop()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"redirected to {other.origin}" in result.stderr
+    assert not [path for path in other.seen if "zq-lib" in path]
+    assert "Traceback" not in result.stderr
+    assert not (allowlist.path.parent / "generated" / "py311" / "requirements.txt").exists()
+
+
 def test_a_redirect_to_no_url_is_an_error_not_a_traceback(
     allowlist: AllowlistDir, index: HostileIndex
 ) -> None:
