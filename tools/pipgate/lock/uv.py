@@ -5,8 +5,8 @@ interpreter of that Python and on any machine (``--python-version``,
 It shares the pip-tools engine's sources, private registry and internal-package
 handling, writes the same lock format (the hashes still come from the index
 pages, through the core), and refuses what pip-tools refuses, with the same
-file:line problems. The cooldown goes into the resolver: ``--exclude-newer``
-the cutoff, ``--exclude-newer-package`` for exempt entries.
+file:line problems. Like pip-compile, it reads the upstream only through
+pipgate's front (``pipgate.lock.front``), which also holds the cooldown.
 """
 
 from __future__ import annotations
