@@ -1,8 +1,10 @@
 """The pip-tools engine: pip-compile under the target's own Python.
 
-The upstream is its only index (or pip's own configuration when none is
-set); internal packages resolve from the private registry, whose URL (it may
-hold a credential) goes in the child's environment only.
+Its only index is pipgate's front (``pipgate.lock.front``), which serves the
+pages of the upstream (or of pip's own configuration when none is set) as
+pipgate read and checked them; internal packages resolve from the private
+registry, whose URL (it may hold a credential) goes in the child's environment
+only.
 """
 
 from __future__ import annotations
