@@ -528,11 +528,16 @@ def release_matching(version: Version) -> Keep:
     ``1.0.0``, ``1.0+local``): all a resolver asked for the pin could choose."""
     specifier = SpecifierSet(f"=={version}")
     lead = _lead(str(version))
+    wanted = _padless(str(version)) if version.local is None and not version.epoch else None
 
     def keep(filename: str) -> bool:
         raw = _spelled_version(filename)
         if raw is None:
             return True
+        if wanted is not None and _CANONICAL.fullmatch(raw):
+            # A normal form without a local part (nearly every file): equal to the pin
+            # exactly when the two agree but for trailing zeros of the release (1.0, 1.0.0).
+            return _padless(raw) == wanted
         plain = "!" not in raw and "!" not in str(version) and raw[:1].isdigit()
         if plain and _lead(raw) != lead:
             return False
@@ -540,6 +545,22 @@ def release_matching(version: Version) -> Keep:
         return parsed is None or specifier.contains(parsed, prereleases=True)
 
     return keep
+
+
+def _padless(canonical: str) -> str:
+    """A canonical public version without the trailing zeros of its release segment."""
+    release = canonical
+    rest = ""
+    for position, char in enumerate(canonical):
+        if not (char.isdigit() or char == "."):
+            release, rest = canonical[:position], canonical[position:]
+            if release.endswith("."):  # 1.0.post1: the dot belongs to the suffix
+                release, rest = release[:-1], "." + rest
+            break
+    parts = release.split(".")
+    while len(parts) > 1 and parts[-1] == "0":
+        parts.pop()
+    return ".".join(parts) + rest
 
 
 def _maybe_of(filename: str, versions: frozenset[str]) -> bool:
