@@ -737,15 +737,20 @@ def _find_links_files(source: Source, project: NormalizedName) -> list[IndexFile
 def release_time(files: Sequence[IndexFile]) -> datetime.datetime | None:
     """When a release was first uploaded, from its files' upload times (PEP 700); None
     when the index gives none."""
-    times = []
-    for item in files:
-        if item.upload_time:
-            try:
-                parsed = datetime.datetime.fromisoformat(item.upload_time)
-            except ValueError:
-                continue
-            times.append(parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC))
+    times = [t for item in files if (t := uploaded_at(item)) is not None]
     return min(times) if times else None
+
+
+def uploaded_at(item: IndexFile) -> datetime.datetime | None:
+    """When the index says the file was uploaded (UTC where it names no zone); None when
+    it gives no time, or one that is not an ISO 8601 time."""
+    if not item.upload_time:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(item.upload_time)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def files_for_version(

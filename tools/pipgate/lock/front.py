@@ -79,16 +79,6 @@ def target_files(supported: frozenset[Tag]) -> Keep:
     return keep
 
 
-def _uploaded(item: IndexFile) -> datetime.datetime | None:
-    if not item.upload_time:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(item.upload_time)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
-
-
 def _proxied(item: IndexFile) -> bool:
     """Served from the front: not on http(s), or needing the source's credential."""
     return item.credentials is not None or not item.url.lower().startswith(("https:", "http:"))
@@ -214,7 +204,7 @@ class IndexFront:
             return None
         if held and self.cutoff is not None and name not in self.exempt:
             cutoff = self.cutoff
-            files = [f for f in files if (t := _uploaded(f)) is None or t <= cutoff]
+            files = [f for f in files if (t := index.uploaded_at(f)) is None or t <= cutoff]
         listed = []
         seen: set[str] = set()
         for item in files:
