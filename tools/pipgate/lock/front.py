@@ -127,8 +127,7 @@ class IndexFront:
         class Handler(_Handler):
             served = front
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="pipgate-front", daemon=True
         )
@@ -266,6 +265,14 @@ class IndexFront:
         return path, True
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A resolver that drops a connection (uv closes idle ones) is not the lock's error,
+        and nothing of it goes to the terminal; what a request met is recorded in do_GET."""
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     served: IndexFront
     protocol_version = "HTTP/1.1"
@@ -296,6 +303,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self._send_file(*found)
                 return
             self._send(404, b"not found", "text/plain")
+        except ConnectionError:
+            return  # the resolver went away mid-answer: nothing to record, nothing to send
         except ExternalError as error:
             self.served._failed(error)
             self._send(502, b"pipgate refused what the index sent", "text/plain")
