@@ -527,8 +527,10 @@ def release_matching(version: Version) -> Keep:
     """A first look that keeps the files of every release ``==version`` matches (``1.0``,
     ``1.0.0``, ``1.0+local``): all a resolver asked for the pin could choose."""
     specifier = SpecifierSet(f"=={version}")
-    lead = _lead(str(version))
-    wanted = _padless(str(version)) if version.local is None and not version.epoch else None
+    spelled = str(version)
+    lead = _lead(spelled)
+    wanted = _padless(spelled) if version.local is None and not version.epoch else None
+    epoch = "!" in spelled
 
     def keep(filename: str) -> bool:
         raw = _spelled_version(filename)
@@ -538,7 +540,7 @@ def release_matching(version: Version) -> Keep:
             # A normal form without a local part (nearly every file): equal to the pin
             # exactly when the two agree but for trailing zeros of the release (1.0, 1.0.0).
             return _padless(raw) == wanted
-        plain = "!" not in raw and "!" not in str(version) and raw[:1].isdigit()
+        plain = not epoch and "!" not in raw and raw[:1].isdigit()
         if plain and _lead(raw) != lead:
             return False
         parsed = parse_version(raw)
