@@ -517,8 +517,7 @@ _CANONICAL = re.compile(rf"{_N}(?:\.{_N})*(?:(?:a|b|rc){_N})?(?:\.post{_N})?(?:\
 def _spelled_version(filename: str) -> str | None:
     """The version a wheel or sdist name spells, as spelled; None when it cannot tell."""
     if filename.endswith(".whl"):
-        parts = filename.split("-")
-        return parts[1] if len(parts) >= 5 else None
+        return filename.split("-", 2)[1] if filename.count("-") >= 4 else None
     stem = _SDIST_SUFFIX.sub("", filename)
     return stem.rpartition("-")[2] if "-" in stem else None
 
@@ -531,11 +530,19 @@ def release_matching(version: Version) -> Keep:
     lead = _lead(spelled)
     wanted = _padless(spelled) if version.local is None and not version.epoch else None
     epoch = "!" in spelled
+    # A release lists one file per tag (often dozens): each spelling is judged once.
+    judged: dict[str, bool] = {}
 
     def keep(filename: str) -> bool:
         raw = _spelled_version(filename)
         if raw is None:
             return True
+        verdict = judged.get(raw)
+        if verdict is None:
+            verdict = judged[raw] = matches(raw)
+        return verdict
+
+    def matches(raw: str) -> bool:
         if wanted is not None and _CANONICAL.fullmatch(raw):
             # A normal form without a local part (nearly every file): equal to the pin
             # exactly when the two agree but for trailing zeros of the release (1.0, 1.0.0).
