@@ -134,23 +134,14 @@ def _check_entries_exist(
         )
 
 
-def _entry_pages(
-    locker: Locker, sources: Sequence[Source], entries: Sequence[PackageEntry], where: str
-) -> dict[str, list[IndexFile]]:
-    """The files of each entry's pinned release: from the upstream, or for an internal
-    entry from the private registry; an entry that cannot be found is a problem."""
-    internal = {e.name for e in entries if e.internal}
-    public = [e for e in entries if e.name not in internal]
-    # Every release the pin matches (1.0.0 and 1.0+local for ==1.0): the resolver is served
-    # these, and a sibling it then chooses is refused by name (_check_exact).
-    pinned = {e.name: index.release_matching(e.pinned) for e in public}
-    pages = _fetch_pages(sources, [e.name for e in public], keeps=pinned)
-    _check_entries_exist(public, pages, where, sources)
-    if internal:
-        # Internal packages come from the private registry, never from upstream: their
-        # hashes are the registry's own.
-        pages.update(locker.internal_files(internal))
-        _check_entries_exist([e for e in entries if e.internal], pages, "the private registry")
+def _internal_pages(locker: Locker, entries: Sequence[PackageEntry]) -> dict[str, list[IndexFile]]:
+    """The internal entries' files, from the private registry alone (never upstream: their
+    hashes are the registry's own); an entry that is not there is a problem."""
+    internal = [e for e in entries if e.internal]
+    if not internal:
+        return {}
+    pages = dict(locker.internal_files({e.name for e in internal}))
+    _check_entries_exist(internal, pages, "the private registry")
     return pages
 
 
@@ -275,11 +266,24 @@ def _resolve(
     previous: Path | None = None,
     constraints: tuple[str, ...] = (),
 ) -> tuple[list[Pin], dict[str, list[IndexFile]]]:
-    """The resolver's pins for ``entries``, and the pages of their pinned releases."""
-    # Every entry's page is read, and checked, before any resolver runs: a page that
-    # redirects to another origin is refused before pip could follow it there.
-    pages = _entry_pages(step.locker, step.sources, entries, step.where)
-    builds = _builds(entries, pages, step.target, step.policy.sdists, step.supported)
+    """The resolver's pins for ``entries``, and the pages of their pinned releases.
+
+    The resolver starts at once: the entries' pages are read in the background by the
+    front it is served from (a page that redirects to another origin is refused there, and
+    the resolver never reads an index itself). What pipgate found wrong with a page or an
+    entry explains a failure better than the resolver's message, so it is raised first."""
+    public = [e for e in entries if e.name not in step.internal]
+    pages = _internal_pages(step.locker, entries)
+    # Every release the pin matches (1.0.0 and 1.0+local for ==1.0): the resolver is served
+    # these, and a sibling it then chooses is refused by name (_check_exact).
+    pinned = {e.name: index.release_matching(e.pinned) for e in public}
+    # What the resolver may build is said on its command line, so the pages of the entries
+    # that may be built are read first (under sdists: deny, only those with sdist: true).
+    early = [e for e in entries if e.sdist and step.policy.sdists is SdistPolicy.DENY]
+    upstream = [e for e in early if e.name not in step.internal]
+    known = _fetch_pages(step.sources, [e.name for e in upstream], keeps=pinned)
+    _check_entries_exist(upstream, known, step.where, step.sources)
+    builds = _builds(early, {**pages, **known}, step.target, step.policy.sdists, step.supported)
     days = step.policy.min_release_age_days
     cutoff = None
     if days > 0:
@@ -287,11 +291,14 @@ def _resolve(
     front = IndexFront(
         step.sources,
         keep=target_files(step.supported),
-        known={e.name: pages[e.name] for e in entries if e.name not in step.internal},
+        keeps=pinned,
+        read=[e.name for e in public if e.name not in known],
+        known=known,
         exempt=step.entries,
         internal=step.internal,
         cutoff=cutoff,
     )
+    failure: LockError | None = None
     with front:
         request = Request(
             step.target,
@@ -305,10 +312,16 @@ def _resolve(
         )
         try:
             pins = step.locker.resolve(request)
-        except LockError:
-            front.check()  # what pipgate refused explains the failure better
-            raise
-        front.check()
+        except LockError as error:
+            failure = error
+        front.settle()
+        found: dict[str, list[IndexFile]] = {e.name: front.files(e.name) for e in public}
+    _check_entries_exist(public, found, step.where, step.sources)
+    # An entry with no wheel for the target that may not be built: said by name and line.
+    pages.update(found)
+    _builds(entries, pages, step.target, step.policy.sdists, step.supported)
+    if failure is not None:
+        raise failure
     for name, files in front.pages.items():
         pages.setdefault(name, files)
     return pins, pages

@@ -7,8 +7,11 @@ resolution, it is given one index on 127.0.0.1 (``IndexFront``), whose project
 pages (PEP 691 JSON) are the ones pipgate read through its own client, over all
 the sources the target takes packages from:
 
-- each page is fetched once, when the resolver first asks for it, and kept: the
-  lock's hashes are then taken from the same pages, with no second read;
+- each page is fetched once and kept: the entries' pages are read in the background
+  from the moment the front starts (the resolver starts at the same time, and waits
+  only for a page it asks for before it has been read), any other page when the
+  resolver first asks for it; the lock's hashes are then taken from the same pages,
+  with no second read;
 - only what passed pipgate's checks is listed (plain file names of the project,
   on allowed origins, well-formed hashes); a page pipgate refuses (a redirect off
   its origin, a malformed page) fails the resolution with pipgate's own error;
@@ -31,6 +34,8 @@ credential ever reaches the resolver's command line, environment or output.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import datetime
 import http.server
 import json
@@ -47,6 +52,7 @@ from packaging.tags import Tag
 
 from pipgate import index
 from pipgate.errors import ExternalError
+from pipgate.http import PAGE_WORKERS
 from pipgate.index import IndexFile, IndexReadError, Keep, Source
 from pipgate.names import NormalizedName, normalize
 from pipgate.urls import redact_url
@@ -86,24 +92,31 @@ def _proxied(item: IndexFile) -> bool:
 
 class IndexFront:
     """One resolution's index (a context manager): ``url``, and ``held_url`` where a
-    cooldown holds transitive releases back. ``pages`` holds every project page the
-    resolver asked for (as pipgate read it, narrowed by ``keep``); ``check()`` raises the
-    first error a page or a file met, after the resolver has finished."""
+    cooldown holds transitive releases back. ``pages`` holds every project page read (as
+    pipgate read it, narrowed by ``keep``, or by the project's own first look in
+    ``keeps``); ``settle()`` waits for the pages read in the background (``read``) and
+    raises the first error a page or a file met, once the resolver has finished."""
 
     def __init__(  # noqa: PLR0913 - what one resolution is served from
         self,
         sources: Sequence[Source],
         *,
         keep: Keep,
-        known: Mapping[NormalizedName, Sequence[IndexFile]] = {},
+        keeps: Mapping[NormalizedName, Keep] = {},
+        read: Iterable[NormalizedName] = (),
+        known: Mapping[str, Sequence[IndexFile]] = {},
         exempt: Iterable[NormalizedName] = (),
         internal: Iterable[NormalizedName] = (),
         cutoff: datetime.datetime | None = None,
     ) -> None:
         self.sources = tuple(sources)
         self.keep = keep
+        self.keeps = dict(keeps)
+        """A project's own first look (an entry's: the releases its pin matches)."""
+        self.read = tuple(sorted(set(read)))
+        """Pages read in the background from the start (the entries'), resolver or not."""
         self.known = dict(known)
-        """Pages read already (the entries'): served as they are, never read again."""
+        """Pages read already: served as they are, never read again."""
         self.exempt = frozenset(exempt)
         """Projects the cooldown does not hold back (the target's entries)."""
         self.internal = frozenset(internal)
@@ -111,8 +124,10 @@ class IndexFront:
         self.pages: dict[NormalizedName, list[IndexFile]] = {}
         self._guard = threading.Lock()
         self._reading: dict[NormalizedName, threading.Lock] = {}
+        self._broken: dict[NormalizedName, BaseException] = {}
         self._errors: list[BaseException] = []
         self._files: list[IndexFile] = []
+        self._reader: concurrent.futures.ThreadPoolExecutor | None = None
         self._numbers: dict[tuple[str, str], int] = {}
         self._scratch: Path | None = None
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -132,7 +147,17 @@ class IndexFront:
             target=self._server.serve_forever, name="pipgate-front", daemon=True
         )
         self._thread.start()
+        if self.read:
+            self._reader = concurrent.futures.ThreadPoolExecutor(
+                max_workers=PAGE_WORKERS // 2, thread_name_prefix="pipgate-page"
+            )
+            for name in self.read:
+                self._reader.submit(self._read_quietly, name)
         return self
+
+    def _read_quietly(self, name: NormalizedName) -> None:
+        with contextlib.suppress(Exception):  # kept by files(), raised by settle()
+            self.files(name)
 
     def __exit__(
         self,
@@ -140,6 +165,9 @@ class IndexFront:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._reader is not None:
+            # An interrupted or failed lock waits only for the pages being read now.
+            self._reader.shutdown(wait=True, cancel_futures=kind is not None)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -161,11 +189,18 @@ class IndexFront:
     def held_url(self) -> str | None:
         return f"{self.root}/held/simple/" if self.cutoff is not None else None
 
-    def check(self) -> None:
-        """The first error the resolver's requests met, raised (fail closed: a resolver
-        that went on without a page it could not have must not pass)."""
+    def settle(self) -> None:
+        """Once the resolver has finished: wait for the pages read in the background, then
+        raise the first error met (fail closed: a resolver that went on without a page it
+        could not have must not pass). A page's error comes first, the first project's by
+        name (the same error whatever order the pages were read in), then a file's."""
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
         with self._guard:
+            broken = sorted(self._broken.items())
             errors = list(self._errors)
+        if broken:
+            raise broken[0][1]
         if errors:
             raise errors[0]
 
@@ -176,7 +211,8 @@ class IndexFront:
     # -- what is served --------------------------------------------------------------
 
     def files(self, name: NormalizedName) -> list[IndexFile]:
-        """The project's files over every source, read once (``known`` first)."""
+        """The project's files over every source, read once (``known`` first); a page that
+        failed fails again with the same error, unread."""
         if name in self.known:
             return list(self.known[name])
         with self._guard:
@@ -187,9 +223,17 @@ class IndexFront:
             with self._guard:
                 if name in self.pages:
                     return self.pages[name]
+                if name in self._broken:
+                    raise self._broken[name]
+            keep = self.keeps.get(name, self.keep)
             found: list[IndexFile] = []
-            for source in self.sources:
-                found.extend(index.project_files(source, name, keep=self.keep))
+            try:
+                for source in self.sources:
+                    found.extend(index.project_files(source, name, keep=keep))
+            except Exception as error:
+                with self._guard:
+                    self._broken[name] = error
+                raise
             with self._guard:
                 self.pages[name] = found
             return found
@@ -267,6 +311,10 @@ class IndexFront:
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # A resolver opens many connections at once (uv: one per project it asks for) while
+    # pipgate's own reads hold the interpreter; socketserver's backlog of 5 would drop
+    # the rest, and the kernel retries a dropped connection only after 1, 3, 7, 15, 31 s.
+    request_queue_size = 1024
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A resolver that drops a connection (uv closes idle ones) is not the lock's error,
@@ -308,7 +356,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except ExternalError as error:
             self.served._failed(error)
             self._send(502, b"pipgate refused what the index sent", "text/plain")
-        except Exception as error:  # noqa: BLE001 - raised again by check(), after the resolver
+        except Exception as error:  # noqa: BLE001 - raised again by settle(), after the resolver
             self.served._failed(error)
             self._send(500, b"pipgate failed", "text/plain")
 
