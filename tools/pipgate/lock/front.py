@@ -124,6 +124,10 @@ class IndexFront:
         self.pages: dict[NormalizedName, list[IndexFile]] = {}
         self._guard = threading.Lock()
         self._reading: dict[NormalizedName, threading.Lock] = {}
+        # However many projects the resolver asks for at once (uv: every entry at once),
+        # no more pages are read at a time than the client has connections for: past
+        # that, each read opens and closes a connection of its own.
+        self._slots = threading.BoundedSemaphore(PAGE_WORKERS)
         self._broken: dict[NormalizedName, BaseException] = {}
         self._errors: list[BaseException] = []
         self._files: list[IndexFile] = []
@@ -228,8 +232,9 @@ class IndexFront:
             keep = self.keeps.get(name, self.keep)
             found: list[IndexFile] = []
             try:
-                for source in self.sources:
-                    found.extend(index.project_files(source, name, keep=keep))
+                with self._slots:
+                    for source in self.sources:
+                        found.extend(index.project_files(source, name, keep=keep))
             except Exception as error:
                 with self._guard:
                     self._broken[name] = error
