@@ -360,7 +360,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return  # the resolver went away mid-answer: nothing to record, nothing to send
         except ExternalError as error:
             self.served._failed(error)
-            self._send(502, b"pipgate refused what the index sent", "text/plain")
+            # A 4xx, not a 5xx: pip and uv retry a 5xx with backoff (pip for 7 s), and the
+            # answer would not change; pipgate's own error is raised after the resolver.
+            self._send(403, b"pipgate refused what the index sent", "text/plain")
         except Exception as error:  # noqa: BLE001 - raised again by settle(), after the resolver
             self.served._failed(error)
             self._send(500, b"pipgate failed", "text/plain")
